@@ -775,3 +775,178 @@ fn grafana_dashboard_queries_only_exported_metrics() {
         &serde_json::json!([{ "name": "dashboard", "rules": rules }]),
     );
 }
+#[test]
+fn spec_promql_examples_parse() {
+    // The three queries SPEC promises work against the agent's metrics.
+    let queries = [
+        "sum(zombie_cleaner_zombie_processes_found) by (node)",
+        "rate(zombie_cleaner_containers_cleaned_total[5m]) / (rate(zombie_cleaner_containers_cleaned_total[5m]) + rate(zombie_cleaner_cleanup_failures_total[5m]))",
+        "histogram_quantile(0.95, rate(zombie_cleaner_check_duration_seconds_bucket[5m]))",
+    ];
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let rules: Vec<Value> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            assert_known_metrics("SPEC example", q);
+            assert!(readme.contains(q), "README.md does not show `{q}`");
+            serde_json::json!({ "record": format!("spec:query_{i}"), "expr": q })
+        })
+        .collect();
+    promtool_check_rules(
+        "spec",
+        &serde_json::json!([{ "name": "spec", "rules": rules }]),
+    );
+}
+
+/// Runs a mk/kubernetes.mk target with a recording kubectl (the only fake:
+/// it stands for the cluster); `apply -k`/`delete -k` are rendered with the
+/// real kubectl so the generated kustomization itself is checked.
+fn make_kubernetes(target: &str, vars: &[(&str, &str)]) -> (Vec<String>, Vec<Value>) {
+    let real = kubectl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("calls");
+    let rendered = dir.path().join("rendered.yaml");
+    let fake = dir.path().join("kubectl");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{log}'\n\
+             if [ \"$1\" = apply ] || [ \"$1\" = delete ]; then exec '{real}' kustomize \"$3\" > '{rendered}'; fi\n",
+            log = log.display(),
+            real = real.display(),
+            rendered = rendered.display()
+        ),
+    )
+    .expect("write fake kubectl");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
+    let mut cmd = Command::new("make");
+    // Run inside `make test`: keep the outer make's flags (-n, -s, jobserver)
+    // out of this one.
+    cmd.env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
+        .current_dir(repo())
+        .args(["--no-print-directory", "-f", "mk/kubernetes.mk", target])
+        .arg(format!("KUBECTL={}", fake.display()))
+        .arg(format!(
+            "ZC_KUSTOMIZE_DIR={}",
+            dir.path().join("kz").display()
+        ))
+        .arg("CARGO=true");
+    for (k, v) in vars {
+        cmd.arg(format!("{k}={v}"));
+    }
+    let out = cmd.output().expect("run make");
+    assert!(
+        out.status.success(),
+        "make {target} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let docs = match std::fs::read_to_string(&rendered) {
+        Ok(text) => serde_saphyr::from_multiple::<Value>(&text)
+            .expect("rendered YAML")
+            .into_iter()
+            .filter(|d| !d.is_null())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    (calls, docs)
+}
+
+#[test]
+fn make_deploy_applies_deploy_dir_components_and_namespace() {
+    let (calls, docs) = make_kubernetes(
+        "dry-run",
+        &[
+            ("NAMESPACE", "zc-test"),
+            ("DEPLOY_DIR", "deploy/overlays/docker"),
+            ("COMPONENTS", "prometheus-operator"),
+        ],
+    );
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(calls[0].starts_with("apply -k "), "{calls:?}");
+    assert_eq!(
+        calls[1],
+        "-n zc-test rollout status daemonset/zombie-cleaner --timeout=5m"
+    );
+    for doc in &docs {
+        let kind = doc["kind"].as_str().expect("kind");
+        if kind != "ClusterRole" && kind != "ClusterRoleBinding" {
+            assert_eq!(doc["metadata"]["namespace"], "zc-test", "{kind}");
+        }
+    }
+    let binding = find(&docs, "ClusterRoleBinding", "zombie-cleaner");
+    assert_eq!(binding["subjects"][0]["namespace"], "zc-test");
+    find(&docs, "ServiceMonitor", "zombie-cleaner");
+    let ds = daemonset(&docs);
+    let c = agent_container(ds);
+    assert_eq!(env_value(c, "DRY_RUN").expect("DRY_RUN")["value"], "true");
+    let volumes = ds["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("/var/run/docker.sock"), "{volumes}");
+
+    // Plain deploy: the default kustomization, no component, kube-system.
+    let (calls, docs) = make_kubernetes("deploy", &[]);
+    assert!(calls[0].starts_with("apply -k "), "{calls:?}");
+    let c = agent_container(daemonset(&docs));
+    assert!(env_value(c, "DRY_RUN").is_none());
+    assert_eq!(daemonset(&docs)["metadata"]["namespace"], "kube-system");
+}
+
+#[test]
+fn make_cluster_targets_call_kubectl_as_documented() {
+    let (calls, _) = make_kubernetes("metrics", &[]);
+    assert_eq!(
+        calls,
+        ["-n kube-system port-forward svc/zombie-cleaner-metrics 9090:9090"]
+    );
+    let (calls, _) = make_kubernetes("restart", &[("NAMESPACE", "ns1")]);
+    assert_eq!(
+        calls,
+        [
+            "-n ns1 rollout restart daemonset/zombie-cleaner",
+            "-n ns1 rollout status daemonset/zombie-cleaner --timeout=5m"
+        ]
+    );
+    let (calls, _) = make_kubernetes("status", &[]);
+    assert_eq!(
+        calls,
+        [
+            "-n kube-system get daemonset/zombie-cleaner -o wide",
+            "-n kube-system get pods -l app=zombie-cleaner -o wide"
+        ]
+    );
+    let (calls, _) = make_kubernetes("logs", &[]);
+    assert_eq!(
+        calls,
+        ["-n kube-system logs -f -l app=zombie-cleaner --prefix --tail=50 --max-log-requests=50"]
+    );
+    let (calls, docs) = make_kubernetes("debug", &[]);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let c = agent_container(daemonset(&docs));
+    assert_eq!(
+        env_value(c, "LOG_LEVEL").expect("LOG_LEVEL")["value"],
+        "debug"
+    );
+    let (calls, docs) = make_kubernetes("undeploy", &[]);
+    assert!(calls[0].starts_with("delete -k ") && calls[0].ends_with(" --ignore-not-found"));
+    assert_eq!(docs.len(), 6);
+    // config-update applies the ConfigMap alone (after check-config, which
+    // CARGO=true stands in for here).
+    let (calls, docs) = make_kubernetes("config-update", &[]);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["kind"], "ConfigMap");
+    assert_eq!(docs[0]["metadata"]["name"], "zombie-cleaner-config");
+    assert_eq!(docs[0]["metadata"]["namespace"], "kube-system");
+}
