@@ -950,3 +950,81 @@ fn make_cluster_targets_call_kubectl_as_documented() {
     assert_eq!(docs[0]["metadata"]["name"], "zombie-cleaner-config");
     assert_eq!(docs[0]["metadata"]["namespace"], "kube-system");
 }
+
+#[test]
+fn readmes_open_with_the_two_commands_and_document_every_interface() {
+    for name in ["README.md", "README.zh-CN.md"] {
+        let text = std::fs::read_to_string(repo().join(name)).expect(name);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines[0], "# zombie-cleaner", "{name}");
+        assert_eq!(lines[1], "```sh", "{name}");
+        assert!(lines[2].starts_with("make run "), "{name}: {}", lines[2]);
+        assert!(lines[3].starts_with("make test "), "{name}: {}", lines[3]);
+        assert_eq!(lines[4], "```", "{name}");
+        let cfg: Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(repo().join("config/config.yaml")).expect("config"),
+        )
+        .expect("config parses");
+        for section in ["cleaner", "metrics", "logger"] {
+            for key in cfg[section].as_object().expect("section").keys() {
+                let full = format!("`{section}.{key}`");
+                assert!(text.contains(&full), "{name} does not document {full}");
+            }
+        }
+        for var in [
+            "CHECK_INTERVAL",
+            "CONFIRM_COUNT",
+            "CONTAINER_TIMEOUT",
+            "PROCESS_TIMEOUT",
+            "MAX_CONCURRENT_CONTAINERS",
+            "WHITELIST_PATTERNS",
+            "DRY_RUN",
+            "RUNTIME_ENDPOINTS",
+            "CONTAINER_RUNTIME",
+            "STRATEGIES",
+            "MAX_CLEANUPS_PER_HOUR",
+            "METRICS_ENABLED",
+            "METRICS_PORT",
+            "METRICS_PATH",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+            "NODE_NAME",
+            "PROC_ROOT",
+        ] {
+            assert!(text.contains(&format!("`{var}`")), "{name} lacks {var}");
+        }
+        for metric in METRICS {
+            assert!(
+                text.contains(&format!("`{metric}`")),
+                "{name} lacks {metric}"
+            );
+        }
+        for target in [
+            "build",
+            "test",
+            "run",
+            "bench",
+            "image",
+            "deploy",
+            "undeploy",
+            "status",
+            "logs",
+            "metrics",
+            "dry-run",
+            "restart",
+            "debug",
+            "config-update",
+        ] {
+            assert!(
+                text.contains(&format!("`{target}`")),
+                "{name} lacks make {target}"
+            );
+        }
+        for q in [
+            "sum(zombie_cleaner_zombie_processes_found) by (node)",
+            "histogram_quantile(0.95, rate(zombie_cleaner_check_duration_seconds_bucket[5m]))",
+        ] {
+            assert!(text.contains(q), "{name} lacks `{q}`");
+        }
+    }
+}
