@@ -430,7 +430,7 @@ fn objects_have_the_documented_names_namespace_and_labels() {
 }
 
 #[test]
-fn cluster_role_grants_only_pod_reads_and_event_creation() {
+fn cluster_role_grants_only_event_creation() {
     let (_, docs) = render("deploy");
     let role = find(&docs, "ClusterRole", "zombie-cleaner");
     let mut grants = BTreeSet::new();
@@ -448,10 +448,7 @@ fn cluster_role_grants_only_pod_reads_and_event_creation() {
             }
         }
     }
-    let expected: BTreeSet<String> = ["/pods/get", "/events/create", "events.k8s.io/events/create"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let expected: BTreeSet<String> = ["/events/create"].iter().map(|s| s.to_string()).collect();
     assert_eq!(grants, expected);
 }
 
