@@ -15,6 +15,7 @@ pub mod config;
 pub mod confirm;
 pub mod daemon;
 pub mod guard;
+pub mod logging;
 pub mod report;
 pub mod runtime;
 pub mod sanitize;
