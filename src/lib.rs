@@ -20,4 +20,5 @@ pub mod report;
 pub mod runtime;
 pub mod sanitize;
 pub mod scan;
+pub mod scan_command;
 pub mod signal;
