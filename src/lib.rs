@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod confirm;
 pub mod daemon;
+pub mod events;
 pub mod guard;
 pub mod logging;
 pub mod report;
