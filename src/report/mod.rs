@@ -1,10 +1,13 @@
 //! Report: everything the agent tells the outside world about what it saw
-//! and did — Prometheus metrics ([`metrics`]). Kubernetes Events on the pod
-//! will live here too. Nothing in this module decides anything: the loop
-//! calls it with plain values.
+//! and did — Prometheus metrics ([`metrics`]) and the HTTP endpoints that
+//! serve them with the liveness and readiness probes ([`http`]). Kubernetes
+//! Events on the pod will live here too. Nothing in this module decides
+//! anything: the loop calls it with plain values.
 
+pub mod http;
 pub mod metrics;
 
+pub use http::{serve, Health, HealthState, HttpError, Readiness};
 pub use metrics::{
     CleanupResult, EncodeError, Metrics, Operation, ScanErrorReason, SkipReason, Strategy,
 };
