@@ -22,7 +22,9 @@ if [ ! -e "$policy" ]; then
     chmod 755 "$policy"
     added_policy=yes
 fi
-cleanup() { [ "$added_policy" = yes ] && rm -f "$policy"; }
+cleanup() {
+    if [ "$added_policy" = yes ]; then rm -f "$policy"; fi
+}
 trap cleanup EXIT
 
 export DEBIAN_FRONTEND=noninteractive
