@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 use zombie_cleaner::attribute::RuntimeKind;
 use zombie_cleaner::report::{
-    serve, CleanupResult, HealthState, HttpError, Metrics, Operation, ScanErrorReason, SkipReason,
-    Strategy,
+    serve, serve_with_drain, CleanupResult, HealthState, HttpError, Metrics, Operation,
+    ScanErrorReason, SkipReason, Strategy,
 };
 
 const NODE: &str = "test-node-1";
@@ -598,4 +598,43 @@ async fn metrics_path_must_not_shadow_the_probes() {
             "{path:?}: {res:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_a_stalled_client() {
+    use tokio::io::AsyncWriteExt as _;
+    let health = Arc::new(HealthState::new(
+        Instant::now(),
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local_addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_with_drain(
+        listener,
+        "/metrics".to_owned(),
+        health,
+        Arc::new(Metrics::new(NODE)),
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_millis(200),
+    ));
+    // A client that sends half a request and then nothing: without the
+    // drain bound, graceful shutdown waits for it forever.
+    let mut stalled = TcpStream::connect(addr).await.expect("connect");
+    stalled
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // The server answers normally meanwhile.
+    assert_eq!(get(addr, "/health").await.status, 200);
+    let _ = stop.send(());
+    let res = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("server stops after shutdown despite the stalled client")
+        .expect("server task");
+    assert!(res.is_ok(), "{res:?}");
+    drop(stalled);
 }

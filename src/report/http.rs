@@ -18,7 +18,7 @@
 //! liveness's job, and flapping readiness would only drop the metrics
 //! endpoint from the Service.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use super::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_TEXT_CONTENT_TYPE};
 
@@ -224,15 +225,33 @@ struct App {
     metrics: Arc<Metrics>,
 }
 
-/// Serves the endpoints on `listener` until `shutdown` completes, then
-/// finishes in-flight requests and returns. `path` is the metrics path
-/// (`metrics.path` in the config).
+/// How long [`serve`] lets in-flight requests finish after `shutdown`.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves the endpoints on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish for at most [`SHUTDOWN_DRAIN`] and returns.
+/// `path` is the metrics path (`metrics.path` in the config).
 pub async fn serve<F>(
     listener: TcpListener,
     path: String,
     health: Arc<HealthState>,
     metrics: Arc<Metrics>,
     shutdown: F,
+) -> Result<(), HttpError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_with_drain(listener, path, health, metrics, shutdown, SHUTDOWN_DRAIN).await
+}
+
+/// [`serve`] with the drain time given.
+pub async fn serve_with_drain<F>(
+    listener: TcpListener,
+    path: String,
+    health: Arc<HealthState>,
+    metrics: Arc<Metrics>,
+    shutdown: F,
+    drain: Duration,
 ) -> Result<(), HttpError>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -251,10 +270,30 @@ where
     // One fallback handler matching the path by hand: the configured path is
     // never parsed as a route pattern, so no path can make the router panic.
     let router = Router::new().fallback(handle).with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| HttpError::Serve { addr, source })
+    let (begun, begun_rx) = oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = begun.send(());
+    };
+    let serving = axum::serve(listener, router)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    // Graceful shutdown waits for every open connection; a client stalled in
+    // the middle of a request would hold the agent's exit until SIGKILL.
+    let drained = async move {
+        match begun_rx.await {
+            Ok(()) => tokio::time::sleep(drain).await,
+            // The server ended on its own; `serving` has the result.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        res = serving => res.map_err(|source| HttpError::Serve { addr, source }),
+        () = drained => {
+            tracing::warn!(component = "report", %addr, "metrics server: connections still open after drain, closing");
+            Ok(())
+        }
+    }
 }
 
 async fn handle(State(app): State<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {

@@ -7,7 +7,7 @@
 pub mod http;
 pub mod metrics;
 
-pub use http::{serve, Health, HealthState, HttpError, Readiness};
+pub use http::{serve, serve_with_drain, Health, HealthState, HttpError, Readiness};
 pub use metrics::{
     CleanupResult, EncodeError, Metrics, Operation, ScanErrorReason, SkipReason, Strategy,
 };
