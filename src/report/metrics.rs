@@ -175,8 +175,12 @@ const RUNTIMES: [RuntimeKind; 4] = [
 impl From<&ScanError> for ScanErrorReason {
     fn from(err: &ScanError) -> Self {
         match err {
-            ScanError::ProcRoot { .. } => ScanErrorReason::ProcUnreadable,
+            ScanError::ProcRoot { .. } | ScanError::Uptime { .. } => {
+                ScanErrorReason::ProcUnreadable
+            }
             ScanError::Timeout { .. } => ScanErrorReason::Timeout,
+            ScanError::Busy { .. } => ScanErrorReason::Busy,
+            ScanError::Spawn { .. } | ScanError::WorkerLost { .. } => ScanErrorReason::Other,
         }
     }
 }
