@@ -2,6 +2,10 @@
 //! CRI-O, Docker Engine API). Every call is bounded by `container_timeout`;
 //! a timeout is its own error so it can be counted separately.
 
+pub mod cri;
+pub mod docker;
+pub mod select;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -24,6 +28,15 @@ pub struct ContainerInfo {
     pub init_pid: Option<i32>,
     pub sandbox_id: Option<String>,
     pub restart_count: Option<u32>,
+}
+
+impl ContainerInfo {
+    /// True when the id named a CRI pod sandbox (the pause container), not
+    /// a container: a zombie reparented to pause carries the sandbox's
+    /// cgroup. Such an entry identifies the pod; it cannot be restarted.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox_id.as_deref() == Some(self.id.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
