@@ -35,6 +35,28 @@ const METRICS: &[&str] = &[
     "zombie_cleaner_build_info",
 ];
 
+/// The environment variables that override the config (and NODE_NAME, PROC_ROOT).
+const CONFIG_ENV: &[&str] = &[
+    "CHECK_INTERVAL",
+    "CONFIRM_COUNT",
+    "CONTAINER_TIMEOUT",
+    "PROCESS_TIMEOUT",
+    "MAX_CONCURRENT_CONTAINERS",
+    "WHITELIST_PATTERNS",
+    "DRY_RUN",
+    "RUNTIME_ENDPOINTS",
+    "CONTAINER_RUNTIME",
+    "STRATEGIES",
+    "MAX_CLEANUPS_PER_HOUR",
+    "METRICS_ENABLED",
+    "METRICS_PORT",
+    "METRICS_PATH",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "NODE_NAME",
+    "PROC_ROOT",
+];
+
 /// Every kustomization a user may apply, relative to the repo root.
 const TARGETS: &[&str] = &[
     "deploy",
@@ -968,26 +990,7 @@ fn readmes_open_with_the_two_commands_and_document_every_interface() {
                 assert!(text.contains(&full), "{name} does not document {full}");
             }
         }
-        for var in [
-            "CHECK_INTERVAL",
-            "CONFIRM_COUNT",
-            "CONTAINER_TIMEOUT",
-            "PROCESS_TIMEOUT",
-            "MAX_CONCURRENT_CONTAINERS",
-            "WHITELIST_PATTERNS",
-            "DRY_RUN",
-            "RUNTIME_ENDPOINTS",
-            "CONTAINER_RUNTIME",
-            "STRATEGIES",
-            "MAX_CLEANUPS_PER_HOUR",
-            "METRICS_ENABLED",
-            "METRICS_PORT",
-            "METRICS_PATH",
-            "LOG_LEVEL",
-            "LOG_FORMAT",
-            "NODE_NAME",
-            "PROC_ROOT",
-        ] {
+        for var in CONFIG_ENV {
             assert!(text.contains(&format!("`{var}`")), "{name} lacks {var}");
         }
         for metric in METRICS {
@@ -1024,4 +1027,38 @@ fn readmes_open_with_the_two_commands_and_document_every_interface() {
             assert!(text.contains(q), "{name} lacks `{q}`");
         }
     }
+}
+
+#[test]
+fn configmap_config_passes_check_config() {
+    let (_, docs) = render("deploy");
+    let cm = find(&docs, "ConfigMap", "zombie-cleaner-config");
+    let text = cm["data"]["config.yaml"].as_str().expect("config.yaml key");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zombie-cleaner"));
+    // Only the file counts here, not this machine's environment.
+    for var in CONFIG_ENV {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .args(["check-config", "-config"])
+        .arg(&path)
+        .output()
+        .expect("run zombie-cleaner check-config");
+    assert!(
+        out.status.success(),
+        "check-config rejects the ConfigMap's config.yaml:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let effective: Value = serde_saphyr::from_str(&String::from_utf8_lossy(&out.stdout))
+        .expect("check-config prints YAML");
+    let c = &effective["cleaner"];
+    assert_eq!(c["check_interval"], "5m", "{effective}");
+    assert_eq!(c["confirm_count"], 3, "{effective}");
+    assert_eq!(c["dry_run"], false, "{effective}");
+    assert_eq!(c["max_cleanups_per_hour"], 20, "{effective}");
+    assert_eq!(effective["metrics"]["port"], 9090, "{effective}");
 }

@@ -1,0 +1,372 @@
+//! The container image, for real: `make image` builds it against a private
+//! dockerd started by this test (its own data root, exec root and socket
+//! under a temp dir, no iptables, no bridge: never the machine's own Docker),
+//! then the image runs as the DaemonSet runs it (host PID namespace, the
+//! Docker socket, read-only root, every capability dropped but KILL) and its
+//! `scan --output json` must find the zombies of a container this test made.
+//!
+//! Needs dockerd, the docker CLI and busybox (Debian docker.io and
+//! busybox-static); a missing one fails the test and names it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const IMAGE: &str = "zombie-cleaner:image-test";
+const ZOMBIES: usize = 3;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "missing prerequisite: {tool} (Debian package {package})"
+    );
+}
+
+fn ok(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// A private dockerd, stopped (by its pid) and cleaned up on drop.
+struct Dockerd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Dockerd {
+    fn start() -> Dockerd {
+        require("dockerd", "docker.io");
+        require("docker", "docker.io");
+        // Short path: the socket path must fit in sun_path.
+        let dir = tempfile::Builder::new()
+            .prefix("zc-img-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("-H")
+            .arg(format!(
+                "unix://{}",
+                dir.path().join("docker.sock").display()
+            ))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn dockerd");
+        let d = Dockerd { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = d
+                .docker()
+                .args(["version", "--format", "{{.Server.Version}}"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if up {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private dockerd not ready; log:\n{}",
+                std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", self.host());
+        c
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // Force-remove every container first: a container ignoring SIGTERM
+        // would otherwise hold dockerd's shutdown for ~10 s.
+        if let Ok(out) = self.docker().args(["ps", "-aq"]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = self.docker().args(["rm", "-f"]).args(&ids).output();
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-layer busybox image made from the host's static busybox, imported
+/// without any registry.
+fn busybox_image(d: &Dockerd) -> &'static str {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "missing prerequisite: /bin/busybox (Debian package busybox-static)"
+    );
+    let root = d.dir.path().join("rootfs");
+    for sub in ["bin", "tmp", "proc", "dev", "sys", "etc"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir rootfs");
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "sleep", "mkfifo", "rm"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
+    }
+    let tar = d.dir.path().join("rootfs.tar");
+    ok(
+        "tar rootfs",
+        Command::new("tar")
+            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .output()
+            .expect("tar"),
+    );
+    let name = "zc-busybox:image-test";
+    ok(
+        "docker import",
+        d.docker()
+            .args(["import", "--change", "ENV PATH=/bin"])
+            .arg(&tar)
+            .arg(name)
+            .output()
+            .expect("docker import"),
+    );
+    name
+}
+
+/// Pids of the zombie children of `parent`, read from the host's /proc.
+fn zombie_children(parent: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let mut fields = after_comm.split(' ');
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid == Some(parent) {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+#[test]
+fn image_scans_the_zombies_of_a_docker_container() {
+    let d = Dockerd::start();
+
+    // The image, built by `make image` exactly as a user runs it.
+    require("make", "make");
+    let mut make = Command::new("make");
+    // The environment `cargo test` gives a test (CARGO_*, LD_LIBRARY_PATH)
+    // differs from a user's shell and would make the release build start
+    // over; an outer make's flags must not leak in either.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if (key.starts_with("CARGO") && key != "CARGO_HOME")
+            || [
+                "LD_LIBRARY_PATH",
+                "OUT_DIR",
+                "MAKEFLAGS",
+                "MFLAGS",
+                "MAKELEVEL",
+            ]
+            .contains(&key.as_str())
+        {
+            make.env_remove(&key);
+        }
+    }
+    ok(
+        "make image",
+        make.current_dir(repo())
+            .env("DOCKER_HOST", d.host())
+            .args(["--no-print-directory", "-f", "mk/image.mk", "image"])
+            .arg(format!("IMAGE={IMAGE}"))
+            .output()
+            .expect("run make"),
+    );
+    let size: u64 = ok(
+        "docker image inspect",
+        d.docker()
+            .args(["image", "inspect", "--format", "{{.Size}}", IMAGE])
+            .output()
+            .expect("docker image inspect"),
+    )
+    .trim()
+    .parse()
+    .expect("image size");
+    assert!(size < 20 * 1024 * 1024, "image is {size} bytes, over 20 MB");
+    let layers = ok(
+        "docker history",
+        d.docker()
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{len .RootFS.Layers}}",
+                IMAGE,
+            ])
+            .output()
+            .expect("docker image inspect"),
+    );
+    assert_eq!(layers.trim(), "1", "FROM scratch + the binary: one layer");
+
+    // A container whose PID 1 never reaps: ZOMBIES children block opening a
+    // FIFO for writing until PID 1 is inside a command it never leaves.
+    let busybox = busybox_image(&d);
+    let name = format!("zc-image-test-{}", std::process::id());
+    let script = format!(
+        "F=/tmp/.fifo; rm -f $F; mkfifo $F; i=0; \
+         while [ $i -lt {ZOMBIES} ]; do (exec 5>$F; exec sleep 0) & i=$((i+1)); done; \
+         exec sleep 2147483647 3<>$F <$F"
+    );
+    let id = ok(
+        "docker run zombie maker",
+        d.docker()
+            .args([
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                &name,
+                busybox,
+                "sh",
+                "-c",
+            ])
+            .arg(&script)
+            .output()
+            .expect("docker run"),
+    )
+    .trim()
+    .to_string();
+    let init: u32 = ok(
+        "docker inspect",
+        d.docker()
+            .args(["inspect", "--format", "{{.State.Pid}}", &id])
+            .output()
+            .expect("docker inspect"),
+    )
+    .trim()
+    .parse()
+    .expect("init pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let zombies = loop {
+        let z = zombie_children(init);
+        if z.len() == ZOMBIES {
+            break z;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "container {name} (init {init}) made {z:?}, not {ZOMBIES} zombies"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
+    // The agent's image, run with the DaemonSet's privileges.
+    let out = d
+        .docker()
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pid=host",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "KILL",
+            "--user",
+            "0:0",
+            "-v",
+        ])
+        .arg(format!("{}:/var/run/docker.sock", d.socket().display()))
+        .args([IMAGE, "scan", "--output", "json"])
+        .output()
+        .expect("docker run image");
+    let json = ok("zombie-cleaner scan in the image", out);
+    let report: Value = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("scan output is not JSON ({e}):\n{json}"));
+    assert!(report["scanned_processes"].as_u64().unwrap_or(0) > ZOMBIES as u64);
+
+    let ours: Vec<&Value> = report["zombies"]
+        .as_array()
+        .expect("zombies array")
+        .iter()
+        .filter(|z| z["ppid"].as_u64() == Some(u64::from(init)))
+        .collect();
+    let mut found: Vec<u32> = ours
+        .iter()
+        .map(|z| z["pid"].as_u64().expect("pid") as u32)
+        .collect();
+    found.sort_unstable();
+    assert_eq!(
+        found, zombies,
+        "the image's scan finds exactly our zombies:\n{json}"
+    );
+    for z in ours {
+        let c = &z["container"];
+        assert_eq!(c["id"], id.as_str(), "{z}");
+        assert_eq!(c["runtime"], "docker", "{z}");
+        // Named through the mounted Docker socket: the runtime answered.
+        assert_eq!(c["name"], name.as_str(), "{z}");
+        assert_eq!(z["comm"], "sleep", "{z}");
+    }
+}
