@@ -18,15 +18,14 @@ ZC_DOCKER_BUILDKIT := $(shell $(DOCKER) buildx version >/dev/null 2>&1 && echo 1
 .PHONY: image static-binary
 
 static-binary: ## Build the static release binary (target/<host-triple>/release)
-	@command -v protoc >/dev/null 2>&1 || { \
-	  echo "installing protobuf-compiler (protoc, for the CRI protos)"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends protobuf-compiler >/dev/null; }
+	@scripts/deps.sh build
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked \
 	  --target $(ZC_HOST_TRIPLE) --bin zombie-cleaner
 	@if readelf -l $(ZC_STATIC_BIN) | grep -q INTERP; then \
 	  echo "$(ZC_STATIC_BIN) is dynamically linked" >&2; exit 1; fi
 
 image: static-binary ## Build the image $(IMAGE) (FROM scratch, no registry needed)
+	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "image: $(DOCKER) not found (Debian package docker.io)" >&2; exit 1; }
 	rm -rf $(ZC_IMAGE_CONTEXT) && mkdir -p $(ZC_IMAGE_CONTEXT)
 	cp $(ZC_STATIC_BIN) $(ZC_IMAGE_CONTEXT)/zombie-cleaner
 	cp deploy/image/Dockerfile.prebuilt $(ZC_IMAGE_CONTEXT)/Dockerfile
