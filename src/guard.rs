@@ -151,6 +151,13 @@ impl Guard {
         Decision::Act
     }
 
+    /// Takes new patterns and budget from a reloaded config. The cleanups
+    /// already made stay counted: a reload must not refill the budget.
+    pub fn reconfigure(&mut self, patterns: Vec<Regex>, max_cleanups_per_hour: u32) {
+        self.patterns = patterns;
+        self.max_cleanups_per_hour = max_cleanups_per_hour;
+    }
+
     /// Counts one cleanup against the hourly budget.
     pub fn record_cleanup(&mut self, now: Instant) {
         self.expire(now);
