@@ -499,7 +499,7 @@ impl Daemon {
                         pattern,
                         "confirmed zombies left alone"
                     );
-                    self.metrics.record_skip(skip_label(&reason));
+                    self.metrics.record_skip((&reason).into());
                     summary.skipped.push((id.clone(), reason.as_str()));
                     // Confirm again from scratch before the next report.
                     self.tracker.forget(&o.container);
@@ -616,8 +616,7 @@ impl Daemon {
                 StepResult::TimedOut => CleanupResult::Timeout,
                 StepResult::Skipped(_) => CleanupResult::Skipped,
             };
-            self.metrics
-                .record_cleanup(strategy_label(step.strategy), result);
+            self.metrics.record_cleanup(step.strategy, result);
         }
         if report.runtime_timed_out {
             self.metrics
@@ -787,23 +786,4 @@ fn chain_of(cfg: &Config) -> Vec<Strategy> {
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect()
-}
-
-fn strategy_label(s: Strategy) -> metrics::Strategy {
-    match s {
-        Strategy::Restart => metrics::Strategy::Restart,
-        Strategy::KillInit => metrics::Strategy::KillInit,
-        Strategy::KillShim => metrics::Strategy::KillShim,
-    }
-}
-
-fn skip_label(r: &SkipReason) -> metrics::SkipReason {
-    match r {
-        SkipReason::Whitelisted { .. } => metrics::SkipReason::Whitelisted,
-        SkipReason::OwnPod => metrics::SkipReason::OwnPod,
-        SkipReason::IgnoreAnnotation => metrics::SkipReason::IgnoreAnnotation,
-        SkipReason::Unresolved => metrics::SkipReason::Unresolved,
-        SkipReason::BudgetSpent => metrics::SkipReason::BudgetSpent,
-        SkipReason::HostProcess => metrics::SkipReason::HostProcess,
-    }
 }
