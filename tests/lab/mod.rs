@@ -976,7 +976,7 @@ impl Drop for Lab {
             dir: self.dir.clone(),
             containerd: self.containerd.take(),
             dockerd: self.dockerd.take(),
-            cri: self.cri.take(),
+            cri_socket: self.cri.take().map(|_| self.containerd_socket()),
             created: std::mem::take(self.created.get_mut().unwrap_or_else(|e| e.into_inner())),
             new_parents: std::mem::take(&mut self.new_parents),
         };
@@ -993,7 +993,9 @@ struct Teardown {
     dir: PathBuf,
     containerd: Option<Daemon>,
     dockerd: Option<Daemon>,
-    cri: Option<RuntimeServiceClient<Channel>>,
+    /// Not the lab's client: a tonic channel runs a worker task on the
+    /// runtime that made it, which may be blocked in this very Drop.
+    cri_socket: Option<PathBuf>,
     created: Created,
     new_parents: Vec<PathBuf>,
 }
@@ -1060,10 +1062,17 @@ impl Teardown {
     }
 
     async fn remove_cri_pods(&mut self) {
-        let Some(mut client) = self.cri.take() else {
+        let Some(socket) = self.cri_socket.take() else {
             return;
         };
         let t = Duration::from_secs(10);
+        let mut client = match zombie_cleaner::runtime::cri::unix_channel(&socket, t).await {
+            Ok(channel) => RuntimeServiceClient::new(channel),
+            Err(e) => {
+                warn(format!("cannot reach containerd to remove pods: {e}"));
+                return;
+            }
+        };
         if let Ok(Ok(list)) =
             tokio::time::timeout(t, client.list_containers(ListContainersRequest::default())).await
         {
@@ -1234,8 +1243,7 @@ impl Teardown {
                     .map(|id| format!("{docker_containerd}/moby/{id}")),
             );
         for name in names {
-            if let Some(hex) = sha256_hex_of_str(&name) {
-                let p = Path::new("/run/containerd/s").join(hex);
+            if let Some(p) = shim_socket_for(&name) {
                 if p.exists() {
                     warn(format!("removing leftover shim socket {}", p.display()));
                     let _ = fs::remove_file(p);
@@ -1243,6 +1251,16 @@ impl Teardown {
             }
         }
     }
+}
+
+/// The socket containerd 1.6 gives the shim of `id` in `namespace` when
+/// containerd listens on `address`: /run/containerd/s/<sha256(address/ns/id)>.
+pub fn shim_socket_path(address: &Path, namespace: &str, id: &str) -> Option<PathBuf> {
+    shim_socket_for(&format!("{}/{namespace}/{id}", address.display()))
+}
+
+fn shim_socket_for(name: &str) -> Option<PathBuf> {
+    sha256_hex_of_str(name).map(|hex| Path::new("/run/containerd/s").join(hex))
 }
 
 fn stop_daemon(mut d: Daemon, name: &str, grace: Duration) {
