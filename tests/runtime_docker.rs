@@ -206,6 +206,31 @@ async fn endpoints_are_probed_and_containers_routed_to_their_runtime() {
         );
     }
 
+    // the probe order guessed from a socket's name is only a guess
+    let misnamed_docker = lab.dir().join("runtime.sock");
+    let misnamed_cri = lab.dir().join("docker-like.sock");
+    std::os::unix::fs::symlink(lab.dir().join("docker.sock"), &misnamed_docker).expect("symlink");
+    std::os::unix::fs::symlink(lab.dir().join("containerd/containerd.sock"), &misnamed_cri)
+        .expect("symlink");
+    let misnamed = vec![
+        format!("unix://{}", misnamed_docker.display()),
+        format!("unix://{}", misnamed_cri.display()),
+    ];
+    let probed = connect_all(&misnamed, RuntimePreference::Auto, CONTAINER_TIMEOUT).await;
+    assert!(probed.warnings().is_empty(), "{:?}", probed.warnings());
+    let kinds: Vec<(&str, RuntimeKind)> = probed
+        .runtimes()
+        .map(|r| (r.endpoint(), r.kind()))
+        .collect();
+    assert!(
+        kinds.contains(&(misnamed[0].as_str(), RuntimeKind::Docker)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(misnamed[1].as_str(), RuntimeKind::Containerd)),
+        "{kinds:?}"
+    );
+
     // container_runtime narrows the choice and says what it skipped
     let only = connect_all(&endpoints, RuntimePreference::Containerd, CONTAINER_TIMEOUT).await;
     let kept: Vec<&str> = only.runtimes().map(|r| r.endpoint()).collect();

@@ -160,6 +160,13 @@ pub struct Lab {
     new_parents: Vec<PathBuf>,
 }
 
+/// With `ZC_LAB_TRACE` set, prints how long each lab phase took.
+fn trace(since: Instant, what: &str) {
+    if std::env::var_os("ZC_LAB_TRACE").is_some() {
+        eprintln!("test lab: {what} after {:?}", since.elapsed());
+    }
+}
+
 fn lab_fail(msg: impl std::fmt::Display) -> ! {
     panic!("test lab: {msg}")
 }
@@ -303,7 +310,9 @@ impl Lab {
             created: Mutex::new(Created::default()),
             new_parents,
         };
+        let t0 = Instant::now();
         let archive = lab.build_images();
+        trace(t0, "images built");
         if daemons.containerd {
             lab.start_containerd().await;
             run(Command::new("ctr")
@@ -311,15 +320,18 @@ impl Lab {
                 .arg(lab.containerd_socket())
                 .args(["-n", CRI_NAMESPACE, "images", "import"])
                 .arg(&archive));
+            trace(t0, "containerd ready, images imported");
         }
         if daemons.docker {
             lab.start_dockerd().await;
+            trace(t0, "dockerd ready");
             run(lab
                 .docker_cmd()
                 .arg("load")
                 .arg("-q")
                 .arg("-i")
                 .arg(&archive));
+            trace(t0, "docker images loaded");
         }
         lab
     }
@@ -1006,6 +1018,7 @@ fn warn(msg: impl std::fmt::Display) {
 
 impl Teardown {
     fn run(mut self) {
+        let t0 = Instant::now();
         let dir_s = self.dir.display().to_string();
         if let Some(d) = &self.containerd {
             signal(d.pid, Signal::CONT);
@@ -1017,7 +1030,9 @@ impl Teardown {
             Ok(rt) => rt.block_on(self.remove_cri_pods()),
             Err(e) => warn(format!("no runtime for CRI cleanup: {e}")),
         }
+        trace(t0, "teardown: CRI pods removed");
         self.remove_docker_containers();
+        trace(t0, "teardown: docker containers removed");
         let docker_containerd = format!("{dir_s}/docker/exec/containerd/containerd.sock");
         if let Some(d) = self.dockerd.take() {
             stop_daemon(d, "dockerd", Duration::from_secs(15));
@@ -1025,6 +1040,7 @@ impl Teardown {
         if let Some(d) = self.containerd.take() {
             stop_daemon(d, "containerd", Duration::from_secs(10));
         }
+        trace(t0, "teardown: daemons stopped");
         // Anything still running from this lab: shims, dockerd's containerd.
         // Identified by pid and verified by a cmdline naming our dir.
         for pid in all_pids() {
@@ -1050,15 +1066,18 @@ impl Teardown {
             kill_cgroup(d);
         }
         self.unmount_all();
+        trace(t0, "teardown: unmounted");
         std::thread::sleep(Duration::from_millis(100));
         for d in &cgroup_dirs {
             remove_cgroup_tree(d);
         }
         self.remove_new_parents();
         self.remove_shim_sockets(&docker_containerd);
+        trace(t0, "teardown: cgroups and sockets removed");
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             warn(format!("cannot remove {dir_s}: {e}"));
         }
+        trace(t0, "teardown: done");
     }
 
     async fn remove_cri_pods(&mut self) {
