@@ -1,26 +1,39 @@
 //! The real-runtime test lab: a PRIVATE containerd with the CRI plugin and
-//! a PRIVATE dockerd (own root, state, sockets, all under one unique temp
-//! dir; never the machine's defaults), registry-free busybox images, and
-//! pods/containers whose PID 1 leaves lasting zombies. Dropping the [`Lab`]
-//! (also while a test panics) removes everything it made: containers,
-//! sandboxes, daemons, leftover shims and their sockets, mounts, cgroup
-//! dirs, the temp dir. Needs root; a missing binary fails the test naming
-//! it (`scripts/lab-deps.sh` installs them).
+//! a PRIVATE dockerd (own root, state, sockets, all under one unique
+//! `/tmp/zc-lab-*` dir; never the machine's defaults), registry-free busybox
+//! images, and pods/containers whose PID 1 leaves lasting zombies. Dropping
+//! the [`Lab`] (also while a test panics) removes everything it made:
+//! containers, sandboxes, daemons, leftover shims and their sockets,
+//! mounts, cgroup dirs, the temp dir. Needs root; a missing binary fails
+//! the test naming it (`scripts/lab-deps.sh` installs them). Each `Lab` is
+//! independent: tests and test binaries may run several at once.
+//! `ZC_LAB_TRACE=1` prints how long each phase took.
 //!
-//! Use from an integration test:
+//! API:
+//! - [`Lab::start`] (both daemons) / [`Lab::start_with`]; [`Lab::cri_endpoint`],
+//!   [`Lab::docker_endpoint`] (`unix://` URLs); [`Lab::pause`] /
+//!   [`Lab::resume`] SIGSTOP/SIGCONT the lab containerd.
+//! - [`Lab::create_pod`] / [`Lab::create_pod_annotated`] -> [`Pod`] (uid,
+//!   sandbox id, pause pid, (name, id) per container);
+//!   [`Lab::remove_container`]; [`Lab::cri_client`] for other CRI calls.
+//! - [`Lab::docker_run`] -> container id; [`Lab::docker_cmd`] for the CLI.
+//! - [`zombie_command`]`(k, ignore_term)`: PID 1 with exactly `k` lasting zombies.
+//! - /proc: [`zombies_of`], [`wait_zombies`] -> `(pid, start_time)`;
+//!   [`proc_stat`], [`cgroup_v2`], [`alive`], [`signal_pid`].
+//!
+//! From an integration test:
 //! ```ignore
 //! #[path = "lab/mod.rs"]
 //! mod lab;
-//! let lab = lab::Lab::start().await;                  // both daemons
+//! let lab = lab::Lab::start().await;
 //! let pod = lab.create_pod("team-a", "web",
 //!     &[lab::ContainerSpec::new("app", lab::zombie_command(3, false))], false).await;
-//! let zombies = lab::wait_zombies(&pod.containers[0].1, 3);   // [(pid, start_time)]
-//! let id = lab.docker_run("dz", &lab::zombie_command(2, false), &[]);
+//! let zombies = lab::wait_zombies(pod.container_id("app"), 3);   // [(pid, start_time)]
+//! let id = lab.docker_run("zc-app", &lab::zombie_command(2, false), &[("team", "a")]);
 //! ```
-//! Each `Lab` is independent: tests and test binaries may run several at once.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -254,6 +267,12 @@ fn random_uuid() -> String {
 
 fn signal(pid: i32, sig: Signal) -> bool {
     Pid::from_raw(pid).is_some_and(|p| kill_process(p, sig).is_ok())
+}
+
+/// Sends `sig` to `pid` (a process the test created, e.g. a pod's pause);
+/// false if it failed.
+pub fn signal_pid(pid: i32, sig: Signal) -> bool {
+    signal(pid, sig)
 }
 
 /// Every cgroup hierarchy root (each v1 controller dir and the unified one).
@@ -1326,14 +1345,4 @@ fn remove_cgroup_tree(dir: &Path) {
             warn(format!("cannot remove cgroup {}: {e}", dir.display()));
         }
     }
-}
-
-/// Sorted labels, for assertions.
-pub fn sorted(map: &HashMap<String, String>) -> BTreeMap<String, String> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-/// Sends `sig` to `pid` (a process the test created); false if it failed.
-pub fn signal_pid(pid: i32, sig: Signal) -> bool {
-    signal(pid, sig)
 }
