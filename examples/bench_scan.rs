@@ -1,0 +1,131 @@
+//! Benchmark harness for scripts/bench.sh (not used by the agent).
+//!
+//! `bench_scan inproc ROUNDS [PROC_ROOT]` alternates, ROUNDS times, the
+//! floor (list the proc root, then open+read+close every `PID/stat`, no
+//! parsing) with `scan_blocking`, and prints both medians. Both use the
+//! same syscalls (`getdents64` on a dir fd, `openat` relative to it, one
+//! `read`, `close`), so the ratio is the cost of parsing and recording.
+//!
+//! `bench_scan cmd ROUNDS PROG [ARGS...]` runs a command ROUNDS times with
+//! its output discarded and prints the median wall time, so `ps` and the
+//! one-shot `scan` are timed by the same clock the same way.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{Mode, OFlags, RawDir, CWD};
+use zombie_cleaner::scan::scan_blocking;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Returns (stat files read, bytes read).
+fn floor(root: &Path) -> std::io::Result<(usize, usize)> {
+    let dir = rustix::fs::openat(
+        CWD,
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut dirents: Vec<u8> = Vec::with_capacity(32 * 1024);
+    let mut buf = [0u8; 1024];
+    let mut path = Vec::with_capacity(32);
+    let (mut files, mut bytes) = (0, 0);
+    let mut entries = RawDir::new(dir.as_fd(), dirents.spare_capacity_mut());
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        path.clear();
+        path.extend_from_slice(name);
+        path.extend_from_slice(b"/stat\0");
+        let Ok(rel) = std::ffi::CStr::from_bytes_with_nul(&path) else {
+            continue;
+        };
+        let Ok(fd) = rustix::fs::openat(
+            dir.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        if let Ok(n) = rustix::io::read(&fd, &mut buf) {
+            files += 1;
+            bytes += n;
+        }
+    }
+    Ok((files, bytes))
+}
+
+fn inproc(rounds: usize, root: &Path) -> Result<(), String> {
+    // Warm the dentry cache and the allocator once before timing.
+    floor(root).map_err(|e| format!("floor: {e}"))?;
+    scan_blocking(root).map_err(|e| e.to_string())?;
+    let (mut floors, mut scans) = (Vec::new(), Vec::new());
+    let (mut files, mut procs, mut zombies) = (0, 0, 0);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        files = floor(root).map_err(|e| format!("floor: {e}"))?.0;
+        floors.push(t.elapsed());
+        let t = Instant::now();
+        let snap = scan_blocking(root).map_err(|e| e.to_string())?;
+        scans.push(t.elapsed());
+        procs = snap.processes.len();
+        zombies = snap.zombies.len();
+    }
+    println!(
+        "floor_ms={:.3} scan_ms={:.3} stat_files={files} processes={procs} zombies={zombies}",
+        median(floors).as_secs_f64() * 1e3,
+        median(scans).as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+fn cmd(rounds: usize, argv: &[String]) -> Result<(), String> {
+    let (prog, args) = argv.split_first().ok_or("cmd: no program")?;
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let status = Command::new(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("{prog}: {e}"))?;
+        times.push(t.elapsed());
+        if !status.success() {
+            return Err(format!("{prog} failed: {status}"));
+        }
+    }
+    println!("median_ms={:.3}", median(times).as_secs_f64() * 1e3);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let result = match (args.first().map(String::as_str), rounds) {
+        (Some("inproc"), 1..) => inproc(
+            rounds,
+            &args
+                .get(2)
+                .map_or_else(|| PathBuf::from("/proc"), PathBuf::from),
+        ),
+        (Some("cmd"), 1..) => cmd(rounds, &args[2..]),
+        _ => Err("usage: bench_scan inproc ROUNDS [PROC_ROOT] | cmd ROUNDS PROG [ARGS...]".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_scan: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

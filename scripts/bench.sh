@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Benchmark of the /proc scan (what `make bench` runs).
+#
+# For populations of about 1k, 10k and 25k processes (~1% zombies, made by
+# bench/popgen.c) it measures, median of repeated runs:
+#   floor    list /proc, then open+read+close every /proc/PID/stat (no parsing)
+#   inproc   scan::scan_blocking in the same process, alternating with the floor
+#   oneshot  the `zombie-cleaner scan --output json` command, start to exit
+#   ps       ps -eo pid,ppid,stat,comm
+# plus the peak RSS of the one-shot command; prints a table and writes
+# docs/benchmarks.md. popgen is always stopped (SIGTERM to its pid) on exit.
+#
+# Knobs (env): SIZES="1000 10000 25000" ROUNDS_INPROC=21 ROUNDS_CMD=11
+#              RSS_RUNS=5 BENCH_OUT=docs/benchmarks.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${SIZES:-"1000 10000 25000"}
+ROUNDS_INPROC=${ROUNDS_INPROC:-21}
+ROUNDS_CMD=${ROUNDS_CMD:-11}
+RSS_RUNS=${RSS_RUNS:-5}
+OUT=${BENCH_OUT:-docs/benchmarks.md}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# --- prerequisites -----------------------------------------------------------
+if [ ! -x /usr/bin/time ]; then
+    echo "bench: installing GNU time (for peak RSS)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q time >/dev/null; else sudo apt-get install -y -q time >/dev/null; fi
+fi
+command -v gcc >/dev/null || die "gcc is required to build bench/popgen.c (apt-get install gcc)"
+command -v ps >/dev/null || die "ps is required (apt-get install procps)"
+
+echo "bench: building release binaries" >&2
+cargo build --release --quiet --bins --example bench_scan --example scan_once
+mkdir -p target/bench
+POPGEN=target/bench/popgen
+if [ ! -x "$POPGEN" ] || [ bench/popgen.c -nt "$POPGEN" ]; then
+    gcc -O2 -static -o "$POPGEN" bench/popgen.c 2>/dev/null ||
+        gcc -O2 -o "$POPGEN" bench/popgen.c
+fi
+HARNESS=target/release/examples/bench_scan
+
+# The one-shot command: the real CLI when it speaks `scan --output json`,
+# else the example (said so in the table).
+ONESHOT=(target/release/zombie-cleaner scan --output json --proc-root /proc)
+ONESHOT_NAME='`zombie-cleaner scan --output json`'
+if ! "${ONESHOT[@]}" 2>/dev/null | grep -q '"zombies"'; then
+    ONESHOT=(target/release/examples/scan_once /proc)
+    ONESHOT_NAME='`examples/scan_once` (fallback: the CLI did not answer `scan --output json`)'
+fi
+
+PID_MAX=$(cat /proc/sys/kernel/pid_max)
+count_procs() { find /proc -maxdepth 1 -name '[0-9]*' | wc -l; }
+
+# --- population handling -----------------------------------------------------
+TMP=$(mktemp -d)
+POPGEN_PID=""
+stop_popgen() {
+    if [ -n "$POPGEN_PID" ]; then
+        kill -TERM "$POPGEN_PID" 2>/dev/null || true
+        wait "$POPGEN_PID" 2>/dev/null || true
+        POPGEN_PID=""
+    fi
+}
+cleanup() { stop_popgen; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_popgen() { # $1 = wanted total processes on the host
+    local want=$1 existing zombies parents=8 live
+    existing=$(count_procs)
+    zombies=$((want / 100))
+    live=$((want - existing - zombies - parents - 1))
+    [ "$live" -ge 0 ] || live=0
+    if [ $((existing + 1 + parents + live + zombies)) -gt $((PID_MAX - 1000)) ]; then
+        die "population $want does not fit under pid_max=$PID_MAX with $existing processes already running"
+    fi
+    : >"$TMP/popgen.out"
+    "$POPGEN" -n "$live" -z "$zombies" -p "$parents" >"$TMP/popgen.out" 2>"$TMP/popgen.err" &
+    POPGEN_PID=$!
+    local i
+    for i in $(seq 1 600); do
+        grep -q '^READY' "$TMP/popgen.out" && break
+        kill -0 "$POPGEN_PID" 2>/dev/null || die "popgen exited: $(cat "$TMP/popgen.err")"
+        sleep 0.2
+    done
+    grep -q '^READY' "$TMP/popgen.out" || die "popgen not ready after 120s"
+    grep -q 'failed_parents=0' "$TMP/popgen.out" || die "popgen could not fork everything: $(cat "$TMP/popgen.out" "$TMP/popgen.err")"
+    sleep 1 # let the system settle
+}
+
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+median_of() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# --- measurements ------------------------------------------------------------
+ROWS=()
+for size in $SIZES; do
+    echo "bench: population ~$size" >&2
+    start_popgen "$size"
+    inproc=$("$HARNESS" inproc "$ROUNDS_INPROC" /proc)
+    floor_ms=$(field floor_ms <<<"$inproc")
+    scan_ms=$(field scan_ms <<<"$inproc")
+    procs=$(field processes <<<"$inproc")
+    zombies=$(field zombies <<<"$inproc")
+    oneshot_ms=$("$HARNESS" cmd "$ROUNDS_CMD" "${ONESHOT[@]}" | field median_ms)
+    ps_ms=$("$HARNESS" cmd "$ROUNDS_CMD" ps -eo pid,ppid,stat,comm | field median_ms)
+    rss_kb=$(for _ in $(seq 1 "$RSS_RUNS"); do
+        /usr/bin/time -f %M -o "$TMP/rss" "${ONESHOT[@]}" >/dev/null
+        tail -n1 "$TMP/rss"
+    done | median_of)
+    stop_popgen
+    ROWS+=("$size $procs $zombies $floor_ms $scan_ms $oneshot_ms $ps_ms $rss_kb")
+done
+
+# --- report ------------------------------------------------------------------
+table() {
+    echo "| population | processes | zombies | floor ms | in-process ms | in-proc / floor | one-shot ms | ps ms | ps / one-shot | one-shot peak RSS |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    local r
+    for r in "${ROWS[@]}"; do
+        awk '{printf "| ~%d | %d | %d | %.2f | %.2f | %.3fx | %.2f | %.2f | %.2fx | %.2f MiB |\n",
+              $1, $2, $3, $4, $5, $5/$4, $6, $7, $7/$6, $8/1024}' <<<"$r"
+    done
+}
+verdicts() {
+    local r size ratio speedup rss
+    for r in "${ROWS[@]}"; do
+        read -r size _ _ floor scan one ps rss <<<"$r"
+        ratio=$(awk -v a="$scan" -v b="$floor" 'BEGIN {printf "%.3f", a/b}')
+        echo "- ~$size: in-process/floor ${ratio}x (target ≤ 1.15x): $(awk -v r="$ratio" 'BEGIN {print (r <= 1.15) ? "met" : "MISSED"}')"
+        if [ "$size" = 10000 ]; then
+            speedup=$(awk -v a="$ps" -v b="$one" 'BEGIN {printf "%.2f", a/b}')
+            echo "- ~$size: one-shot is ${speedup}x faster than ps (target ≥ 4.5x): $(awk -v r="$speedup" 'BEGIN {print (r >= 4.5) ? "met" : "MISSED"}')"
+        fi
+        if [ "$size" = 25000 ]; then
+            echo "- ~$size: one-shot peak RSS $(awk -v k="$rss" 'BEGIN {printf "%.2f", k/1024}') MiB (target ≤ 8 MiB): $(awk -v k="$rss" 'BEGIN {print (k <= 8192) ? "met" : "MISSED"}')"
+        fi
+    done
+}
+
+TABLE=$(table)
+VERDICTS=$(verdicts)
+echo
+echo "$TABLE"
+echo
+echo "$VERDICTS"
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+cat >"$OUT" <<EOF
+# Benchmarks
+
+Generated by \`scripts/bench.sh\` (\`make bench\`) on $(date -u '+%Y-%m-%d %H:%M UTC').
+Re-run it to refresh this file; the figures below are what that run measured.
+
+Machine: $cpu, $(nproc) CPUs, $mem RAM, Linux $(uname -r), pid_max $PID_MAX;
+$(rustc --version). The machine was shared with other work while measuring.
+
+One-shot command: $ONESHOT_NAME, JSON output to /dev/null.
+
+## Method
+
+Populations come from \`bench/popgen.c\`: sleeping processes plus ~1% zombies,
+spread over 8 parents, sized so that the whole host has about the given
+number of processes (the *processes* column is what the scan saw).
+
+- **floor**: list \`/proc\` with \`getdents64\`, then \`openat\` relative to the
+  \`/proc\` fd + one \`read\` + \`close\` of every \`/proc/PID/stat\`, no parsing:
+  the least any scanner must do. Median of $ROUNDS_INPROC rounds.
+- **in-process**: \`scan::scan_blocking("/proc")\`, timed in the same process,
+  alternating with the floor round by round. Median of $ROUNDS_INPROC rounds.
+- **one-shot**: the command above, wall time from spawn to exit (process
+  start, scan, attribution reads for zombies, JSON). Median of $ROUNDS_CMD runs.
+- **ps**: \`ps -eo pid,ppid,stat,comm\` timed the same way. Median of $ROUNDS_CMD runs.
+- **peak RSS**: \`/usr/bin/time -f %M\` of the one-shot command, median of $RSS_RUNS runs.
+
+## Results
+
+$TABLE
+
+Targets:
+
+$VERDICTS
+EOF
+echo
+echo "bench: wrote $OUT" >&2
