@@ -157,7 +157,7 @@ Re-run it to refresh this file; the figures below are what that run measured.
 Machine: $cpu, $(nproc) CPUs, $mem RAM, Linux $(uname -r), pid_max $PID_MAX;
 $(rustc --version). The machine was shared with other work while measuring.
 
-One-shot command: $ONESHOT_NAME, JSON output to /dev/null.
+One-shot command: $ONESHOT_NAME, its output to /dev/null.
 
 ## Method
 
