@@ -2,7 +2,8 @@
 //!
 //! `bench_scan inproc ROUNDS [PROC_ROOT]` alternates, ROUNDS times, the
 //! floor (list the proc root, then open+read+close every `PID/stat`, no
-//! parsing) with `scan_blocking`, and prints both medians. Both use the
+//! parsing) with `scan_blocking`, and prints both medians, wall-clock and
+//! thread CPU time. Both use the
 //! same syscalls (`getdents64` on a dir fd, `openat` relative to it, one
 //! `read`, `close`), so the ratio is the cost of parsing and recording.
 //!
@@ -64,26 +65,62 @@ fn floor(root: &Path) -> std::io::Result<(usize, usize)> {
     Ok((files, bytes))
 }
 
+/// CPU time of this thread (first field of `/proc/thread-self/schedstat`,
+/// ns): on a shared machine wall time also counts time spent preempted.
+fn thread_cpu() -> Result<Duration, String> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .map_err(|e| format!("/proc/thread-self/schedstat: {e}"))?;
+    let ns = s
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .ok_or("/proc/thread-self/schedstat: no cpu time")?;
+    Ok(Duration::from_nanos(ns))
+}
+
+/// Wall and CPU time of one call.
+fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(T, Duration, Duration), String> {
+    let (c0, t0) = (thread_cpu()?, Instant::now());
+    let out = f()?;
+    let wall = t0.elapsed();
+    Ok((out, wall, thread_cpu()?.saturating_sub(c0)))
+}
+
 fn inproc(rounds: usize, root: &Path) -> Result<(), String> {
+    let run_floor = || floor(root).map_err(|e| format!("floor: {e}"));
+    let run_scan = || scan_blocking(root).map_err(|e| e.to_string());
     // Warm the dentry cache and the allocator once before timing.
-    floor(root).map_err(|e| format!("floor: {e}"))?;
-    scan_blocking(root).map_err(|e| e.to_string())?;
-    let (mut floors, mut scans) = (Vec::new(), Vec::new());
+    run_floor()?;
+    run_scan()?;
+    let (mut floors, mut scans, mut floor_cpu, mut scan_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut files, mut procs, mut zombies) = (0, 0, 0);
-    for _ in 0..rounds {
-        let t = Instant::now();
-        files = floor(root).map_err(|e| format!("floor: {e}"))?.0;
-        floors.push(t.elapsed());
-        let t = Instant::now();
-        let snap = scan_blocking(root).map_err(|e| e.to_string())?;
-        scans.push(t.elapsed());
-        procs = snap.processes.len();
-        zombies = snap.zombies.len();
+    for round in 0..rounds {
+        // Alternate which goes first so neither always runs on a cache the
+        // other just warmed.
+        for which in [round % 2, 1 - round % 2] {
+            if which == 0 {
+                let ((n, _), wall, cpu) = timed(run_floor)?;
+                files = n;
+                floors.push(wall);
+                floor_cpu.push(cpu);
+            } else {
+                let (snap, wall, cpu) = timed(run_scan)?;
+                procs = snap.processes.len();
+                zombies = snap.zombies.len();
+                scans.push(wall);
+                scan_cpu.push(cpu);
+            }
+        }
     }
+    let ms = |v: Vec<Duration>| median(v).as_secs_f64() * 1e3;
     println!(
-        "floor_ms={:.3} scan_ms={:.3} stat_files={files} processes={procs} zombies={zombies}",
-        median(floors).as_secs_f64() * 1e3,
-        median(scans).as_secs_f64() * 1e3,
+        "floor_ms={:.3} scan_ms={:.3} floor_cpu_ms={:.3} scan_cpu_ms={:.3} \
+         stat_files={files} processes={procs} zombies={zombies}",
+        ms(floors),
+        ms(scans),
+        ms(floor_cpu),
+        ms(scan_cpu),
     );
     Ok(())
 }
