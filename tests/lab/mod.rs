@@ -7,7 +7,8 @@
 //! mounts, cgroup dirs, the temp dir. Needs root; a missing binary fails
 //! the test naming it (`scripts/lab-deps.sh` installs them). Each `Lab` is
 //! independent: tests and test binaries may run several at once.
-//! `ZC_LAB_TRACE=1` prints how long each phase took.
+//! `ZC_LAB_TRACE=1` prints how long each phase took. Use a `Lab` from the
+//! tokio runtime that started it (its CRI channel's worker lives there).
 //!
 //! API:
 //! - [`Lab::start`] (both daemons) / [`Lab::start_with`]; [`Lab::cri_endpoint`],
