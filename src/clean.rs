@@ -255,9 +255,10 @@ async fn restart(
             false,
         );
     };
-    // Leave a quarter of the bound for the runtime to kill the container
-    // after the grace period and answer.
-    let grace = container_timeout.saturating_mul(3) / 4;
+    // Leave at least a quarter of the bound for the runtime to kill the
+    // container after the grace period and answer. CRI counts the grace in
+    // whole seconds, so round down: rounding up would eat the margin.
+    let grace = Duration::from_secs((container_timeout.saturating_mul(3) / 4).as_secs());
     if dry_run {
         tracing::info!(container_id = %id, strategy = "restart", endpoint = runtime.endpoint(),
             grace_seconds = grace.as_secs_f64(), "dry run: would restart the container through the runtime");

@@ -119,6 +119,9 @@ async fn container_is_restarted_after_exactly_confirm_count_scans() {
     let zombies = wait_zombies(&id, 3);
     let mut h = Harness::new(config(vec![lab.cri_endpoint()], |c| {
         c.strategies = vec!["restart".into()];
+        // PID 1 of a container ignores SIGTERM unless it handles it: the
+        // stop takes the grace period, then SIGKILL.
+        c.container_timeout = Duration::from_secs(10);
     }))
     .await;
 
@@ -408,6 +411,7 @@ async fn budget_stops_further_cleanups() {
     let mut h = Harness::new(config(vec![lab.cri_endpoint()], |c| {
         c.max_cleanups_per_hour = 1;
         c.strategies = vec!["restart".into()];
+        c.container_timeout = Duration::from_secs(10);
     }))
     .await;
     let mut cleaned = Vec::new();
