@@ -242,7 +242,7 @@ impl Daemon {
         health: Arc<HealthState>,
         events: Option<ApiClient>,
     ) -> Daemon {
-        let own_pod = std::env::var("POD_UID").ok();
+        let own_pod = own_pod_uid(&cfg);
         Daemon {
             tracker: Tracker::new(cfg.confirm_count),
             guard: Guard::new(
@@ -759,6 +759,18 @@ fn log_zombie(z: &Zombie, c: Option<&ContainerRef>, info: Option<&ContainerInfo>
             )
         }
     }
+}
+
+/// The agent's own pod: `POD_UID` (downward API), else the pod named by the
+/// agent's own cgroup. Never acting on it does not depend on the manifest.
+fn own_pod_uid(cfg: &Config) -> Option<String> {
+    std::env::var("POD_UID")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| {
+            let own = std::fs::read_to_string(cfg.proc_root.join("self/cgroup")).ok()?;
+            crate::attribute::container_from_cgroup_file(&own)?.pod_uid
+        })
 }
 
 fn identity_of(info: Option<&ContainerInfo>) -> Identity {
