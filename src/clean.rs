@@ -200,7 +200,10 @@ pub async fn clean(
             if !dry_run && zombies_gone(proc_root, &target.zombies) {
                 tracing::info!(container_id = %id, strategy = previous.strategy.as_str(),
                     "zombies disappeared after the previous step");
-                report.outcome = Outcome::Cleaned(previous.strategy);
+                report.outcome = match previous.result {
+                    StepResult::Skipped(_) => Outcome::AlreadyGone,
+                    _ => Outcome::Cleaned(previous.strategy),
+                };
                 return report;
             }
         }
@@ -630,6 +633,117 @@ async fn wait_until_gone(proc_root: &Path, zombies: &[ZombieKey]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: &str = "c0ffee";
+
+    /// Writes `<root>/<pid>/{stat,cgroup,status}` for a fixture process.
+    fn proc_entry(
+        root: &Path,
+        pid: i32,
+        ppid: i32,
+        state: char,
+        start: u64,
+        in_target: bool,
+        nspid_one: bool,
+    ) {
+        let dir = root.join(pid.to_string());
+        fs::create_dir_all(&dir).unwrap();
+        let filler = "0 ".repeat(17);
+        fs::write(
+            dir.join("stat"),
+            format!("{pid} (p {pid}) {state} {ppid} {filler}{start} 0 0\n"),
+        )
+        .unwrap();
+        let cgroup = if in_target {
+            format!("4:memory:/kubepods/pod1/{ID}\n0::/kubepods/pod1/{ID}\n")
+        } else {
+            "4:memory:/\n0::/system.slice/containerd.service\n".to_owned()
+        };
+        fs::write(dir.join("cgroup"), cgroup).unwrap();
+        let nspid = if nspid_one {
+            format!("NSpid:\t{pid}\t1\n")
+        } else {
+            format!("NSpid:\t{pid}\n")
+        };
+        fs::write(dir.join("status"), nspid).unwrap();
+    }
+
+    /// shim 100 → init 200 → worker 201 → zombie 202; `exec` 300 under the
+    /// shim too; 400 is an unrelated host process.
+    fn pod_tree(root: &Path, exec_start: u64, init_nspid_one: bool) {
+        proc_entry(root, 100, 1, 'S', 10, false, false);
+        proc_entry(root, 200, 100, 'S', 1000, true, init_nspid_one);
+        proc_entry(root, 201, 200, 'S', 1100, true, false);
+        proc_entry(root, 202, 201, 'Z', 1200, true, false);
+        proc_entry(root, 300, 100, 'S', exec_start, true, false);
+        proc_entry(root, 400, 1, 'S', 5, false, false);
+    }
+
+    const ZOMBIE: ZombieKey = ZombieKey {
+        pid: 202,
+        start_time: 1200,
+    };
+
+    #[test]
+    fn init_is_the_oldest_top_process_of_the_cgroup() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        let init = find_init(root.path(), ID, None, &[ZOMBIE]).unwrap();
+        assert_eq!((init.pid, init.start_time), (200, 1000));
+        assert_eq!(init.comm, "p 200");
+    }
+
+    #[test]
+    fn a_namespace_init_above_the_zombies_is_taken_without_a_full_walk() {
+        // The exec'd process is (artificially) older: only the fast path
+        // through the zombie's ancestors picks the pid-namespace init.
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 500, true);
+        assert_eq!(
+            find_init(root.path(), ID, None, &[ZOMBIE]).unwrap().pid,
+            200
+        );
+        assert_eq!(find_init(root.path(), ID, None, &[]).unwrap().pid, 300);
+    }
+
+    #[test]
+    fn wrong_hints_are_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        // Outside the cgroup; inside but under another process; a zombie.
+        for hint in [400, 201, 202, 1, -3] {
+            assert_eq!(
+                find_init(root.path(), ID, Some(hint), &[]).unwrap().pid,
+                200,
+                "hint {hint}"
+            );
+        }
+        assert_eq!(find_init(root.path(), ID, Some(300), &[]).unwrap().pid, 300);
+    }
+
+    #[test]
+    fn no_process_of_the_container_means_no_init() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        assert!(find_init(root.path(), "another", Some(200), &[ZOMBIE]).is_err());
+    }
+
+    #[test]
+    fn zombies_gone_means_missing_or_another_start_time() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        assert!(!zombies_gone(root.path(), &[ZOMBIE]));
+        let reused = ZombieKey {
+            pid: 202,
+            start_time: 1,
+        };
+        let missing = ZombieKey {
+            pid: 999,
+            start_time: 1200,
+        };
+        assert!(zombies_gone(root.path(), &[reused, missing]));
+        assert!(!zombies_gone(root.path(), &[reused, ZOMBIE]));
+    }
 
     #[test]
     fn strategies_parse_and_print() {
