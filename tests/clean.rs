@@ -28,7 +28,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::process::Signal;
@@ -368,6 +368,48 @@ fn results(steps: &[Step]) -> Vec<(Strategy, &'static str)> {
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
+/// Log lines of the whole test binary, as JSON, captured by a global
+/// subscriber (the kill steps log from a blocking thread, so a
+/// thread-local subscriber would miss them).
+fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buf) = self.0.lock() {
+            buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The captured log lines about one container.
+fn log_lines(container_id: &str) -> Vec<serde_json::Value> {
+    let raw = captured().lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["container_id"] == container_id)
+        .collect()
+}
+
 #[tokio::test]
 async fn hanging_runtime_times_out_then_kill_init_clears_the_zombies() {
     let mut pod = FakePod::start(&unique_id(), &unique_id());
@@ -500,6 +542,7 @@ async fn a_restart_that_clears_the_zombies_stops_the_chain() {
 
 #[tokio::test]
 async fn dry_run_touches_nothing() {
+    captured();
     let mut pod = FakePod::start(&unique_id(), &unique_id());
     let runtime = FakeRuntime::new(Mode::Stop(pod.init_expected()));
     // A wrong hint (the shim is not in the container's cgroup) must be
@@ -536,6 +579,24 @@ async fn dry_run_touches_nothing() {
     assert!(pod.init_alive());
     assert!(pod.shim_alive());
     assert!(pod.zombies.iter().all(present), "dry run removed zombies");
+
+    // Each step logged what it would do, with the fields operators filter on.
+    let lines = log_lines(&pod.container_id);
+    let would = |strategy: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["strategy"] == strategy)
+            .unwrap_or_else(|| panic!("no dry-run log line for {strategy}: {lines:?}"))
+            .clone()
+    };
+    assert!(would("restart")["fields"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("would restart")));
+    assert_eq!(would("kill-init")["fields"]["would_signal"], pod.init.pid);
+    let shim_line = would("kill-shim");
+    assert_eq!(shim_line["fields"]["would_signal"], shim_pid);
+    assert_eq!(shim_line["fields"]["whole_pod"], true);
+    assert_eq!(shim_line["fields"]["verdict"], "verified");
 }
 
 #[tokio::test]
