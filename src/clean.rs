@@ -406,9 +406,8 @@ impl KillJob {
         }
     }
 
-    /// The shim is the nearest ancestor of the container's init (or, when
-    /// the init is gone, of a confirmed zombie) whose command line parses
-    /// as a shim. Its id must be the container id (Docker, CRI-O conmon) or
+    /// The shim is the nearest ancestor of a confirmed zombie (or, failing
+    /// that, of the container's init) whose command line parses as a shim. Its id must be the container id (Docker, CRI-O conmon) or
     /// the pod sandbox id (CRI containerd); any other shim is refused.
     fn find_shim(&self) -> Result<(Found, Ownership), String> {
         // The zombies first: their ancestors lead to the shim without a
