@@ -132,7 +132,14 @@ impl ShimDir {
             .unwrap_or_else(|e| panic!("cannot start the fake shim: {e}"));
         let mut proc = Proc { child };
         let deadline = Instant::now() + Duration::from_secs(5);
-        while stat(proc.pid()).is_none_or(|s| s.comm != "containerd-shim") {
+        // The comm changes before the new command line is in place: wait
+        // for both, or the shim would be caught half-way through exec.
+        let ready = |pid: u32| {
+            stat(pid).is_some_and(|s| s.comm == "containerd-shim")
+                && fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.windows(4).any(|w| w == b"\0-id"))
+        };
+        while !ready(proc.pid()) {
             assert!(Instant::now() < deadline, "fake shim did not start");
             assert!(proc.alive(), "fake shim exited");
             std::thread::sleep(Duration::from_millis(5));
