@@ -19,6 +19,8 @@
 //!
 //! The default patterns `^kube-system-.*`, `^monitoring-.*`, `^logging-.*`
 //! protect every pod of those namespaces through the `namespace-pod` form.
+//! That form is ambiguous (`kube` + `system-x` also gives `kube-system-x`);
+//! it errs on the side of protecting, which is the safe direction.
 //! A string is only formed when all its parts are known. For a container
 //! outside Kubernetes (no pod namespace, e.g. a plain Docker container) the
 //! container name alone is matched instead.

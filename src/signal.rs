@@ -15,6 +15,8 @@
 //! The proc root must be the procfs of the agent's own pid namespace
 //! (`hostPID: true`): pidfds are opened by pid in that namespace. This is
 //! checked (`<proc_root>/self` must name our own pid) before anything else.
+//! Pid 1, the agent itself and the agent's own ancestors (its shim, the
+//! runtime) are refused outright.
 
 use std::fs;
 use std::io;
@@ -56,6 +58,10 @@ pub struct Expected {
 pub enum SignalError {
     #[error("refusing to signal pid {pid}: pid 1, the agent itself or not a valid pid")]
     ForbiddenPid { pid: i32 },
+    #[error(
+        "refusing to signal pid {pid}: it is an ancestor of the agent (its own shim or runtime)"
+    )]
+    AgentAncestor { pid: i32 },
     #[error("proc root {path} is not the agent's pid namespace (self is {found:?}, we are {own})")]
     ForeignProcRoot {
         path: PathBuf,
@@ -109,6 +115,7 @@ impl SignalError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             SignalError::ForbiddenPid { .. } => "forbidden_pid",
+            SignalError::AgentAncestor { .. } => "agent_ancestor",
             SignalError::ForeignProcRoot { .. } => "foreign_proc_root",
             SignalError::Gone { .. } => "gone",
             SignalError::PidfdOpen { .. } => "pidfd_open",
@@ -167,6 +174,9 @@ fn open_verified(
         return Err(SignalError::ForbiddenPid { pid });
     }
     same_pid_namespace(proc_root, own)?;
+    if is_own_ancestor(proc_root, own, pid) {
+        return Err(SignalError::AgentAncestor { pid });
+    }
     let raw = Pid::from_raw(pid).ok_or(SignalError::ForbiddenPid { pid })?;
     // The pidfd first: everything read below is only trusted because the
     // final send through this fd fails if the process was replaced.
@@ -239,6 +249,26 @@ fn same_pid_namespace(proc_root: &Path, own: u32) -> Result<(), SignalError> {
             own,
         })
     }
+}
+
+/// Whether `pid` is on the agent's own parent chain: killing our own shim
+/// would take the agent (and its pod) down. Unreadable links end the walk.
+fn is_own_ancestor(proc_root: &Path, own: u32, pid: i32) -> bool {
+    let Ok(mut current) = i32::try_from(own) else {
+        return false;
+    };
+    for _ in 0..64 {
+        match stat_of(proc_root, current) {
+            Ok(Some(stat)) if stat.ppid > 0 => {
+                if stat.ppid == pid {
+                    return true;
+                }
+                current = stat.ppid;
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn read(path: &Path, pid: i32) -> Result<Vec<u8>, SignalError> {
@@ -435,6 +465,26 @@ mod tests {
             let err = kill_verified(Path::new("/proc"), &expected, Signal::KILL).unwrap_err();
             assert_eq!(err.metric_label(), "forbidden_pid", "{pid}");
         }
+    }
+
+    #[test]
+    fn the_agents_own_ancestors_are_refused() {
+        let parent = stat_of(
+            Path::new("/proc"),
+            i32::try_from(std::process::id()).unwrap(),
+        )
+        .unwrap()
+        .unwrap()
+        .ppid;
+        let parent_stat = stat_of(Path::new("/proc"), parent).unwrap().unwrap();
+        let expected = Expected {
+            pid: parent,
+            start_time: parent_stat.start_time,
+            comm: parent_stat.comm,
+            check: Ownership::ShimId("x".into()),
+        };
+        let err = check(Path::new("/proc"), &expected).unwrap_err();
+        assert_eq!(err.metric_label(), "agent_ancestor", "{err}");
     }
 
     #[test]
