@@ -295,38 +295,9 @@ fn read_stat(path: &Path, pid: i32) -> Result<Stat, SignalError> {
 }
 
 /// The fields of `/proc/PID/stat` this crate's signalling needs.
-// TODO(coordinator): dedupe with the scan module's stat parser once merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stat {
-    pub(crate) comm: String,
-    pub(crate) state: u8,
-    pub(crate) ppid: i32,
-    pub(crate) start_time: u64,
-}
-
-/// Parses `/proc/PID/stat`. The comm sits between the FIRST `(` and the
-/// LAST `)` because it may itself contain spaces and parentheses; fields
-/// after it are counted from 3 (state) to 22 (start time).
-pub(crate) fn parse_stat(raw: &[u8]) -> Option<Stat> {
-    let open = raw.iter().position(|&b| b == b'(')?;
-    let close = raw.iter().rposition(|&b| b == b')')?;
-    if close < open {
-        return None;
-    }
-    let comm = String::from_utf8_lossy(&raw[open + 1..close]).into_owned();
-    let rest = std::str::from_utf8(raw.get(close + 1..)?).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
-    // fields[0] is field 3 (state), so field N is at index N - 3.
-    let state = *fields.next()?.as_bytes().first()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let start_time = fields.nth(22 - 5)?.parse().ok()?;
-    Some(Stat {
-        comm,
-        state,
-        ppid,
-        start_time,
-    })
-}
+/// A process's stat record, parsed by the scan module's parser.
+pub(crate) use crate::scan::Process as Stat;
+use crate::scan::parse_stat;
 
 /// Reads and parses `<proc_root>/<pid>/stat`; `Ok(None)` when the process
 /// does not exist.
