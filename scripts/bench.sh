@@ -225,7 +225,7 @@ $VERDICTS
 - Wall-clock figures on a 2-CPU machine under load (see the load average
   above) include time spent waiting for a CPU, and vary by ±20% from run to
   run; the CPU-time columns vary far less. A verdict that is met in CPU time
-  but missed in wall-clock time means the run was disturbed, not that the
+  but missed in wall-clock time most likely means the run was disturbed, not that the
   code got slower; re-run on a quiet machine to see the wall-clock figure.
 EOF
 echo
