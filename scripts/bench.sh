@@ -209,6 +209,24 @@ $TABLE
 Targets:
 
 $VERDICTS
+
+## Reading these figures
+
+- Reading \`/proc/PID/stat\` is kernel work: a \`perf record\` of the in-process
+  benchmark at 10k processes put ~95% of samples in the kernel
+  (\`do_task_stat\`, dentry lookup and revalidation of \`/proc/PID\`, seq_file
+  formatting) and ~5% in user space for floor and scan together. So the floor
+  is the real limit, and what the scanner adds on top (parsing, one comm
+  allocation per process, the cmdline and cgroup reads of zombies) is a few
+  percent of CPU time.
+- The one-shot command cannot beat \`ps\` by more than \`ps\` beats the floor;
+  the *ps CPU / floor CPU* quotient of a run is the ceiling for the one-shot
+  speed-up, and process start and exit come on top.
+- Wall-clock figures on a 2-CPU machine under load (see the load average
+  above) include time spent waiting for a CPU, and vary by ±20% from run to
+  run; the CPU-time columns vary far less. A verdict that is met in CPU time
+  but missed in wall-clock time most likely means the run was disturbed, not that the
+  code got slower; re-run on a quiet machine to see the wall-clock figure.
 EOF
 echo
 echo "bench: wrote $OUT" >&2

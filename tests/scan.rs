@@ -287,3 +287,24 @@ fn zombies_without_uptime_fail_rather_than_report_a_wrong_age() {
     let snap = scan_blocking(root).expect("no zombies, no uptime needed");
     assert_eq!(snap.processes.len(), 1);
 }
+
+#[test]
+fn cgroup_and_cmdline_readers() {
+    use zombie_cleaner::scan::{read_cgroup, read_cmdline};
+    let root = fixture();
+    // the vanished pid still has its cgroup file
+    assert_eq!(read_cgroup(&root, 219).as_deref(), Some("0::/\n"));
+    assert_eq!(read_cgroup(&root, 222), None);
+    assert_eq!(read_cgroup(&root, 99999), None);
+    let shim = read_cmdline(&root, 100).expect("shim cmdline");
+    assert!(
+        shim.starts_with(b"/usr/bin/containerd-shim-runc-v2\0-namespace\0k8s.io\0"),
+        "{shim:?}"
+    );
+    // raw: NULs kept, nothing trimmed
+    assert_eq!(
+        read_cmdline(&root, 220).as_deref(),
+        Some(&b"sh\0-c\0sleep 1\0\0"[..])
+    );
+    assert_eq!(read_cmdline(&root, 222), None);
+}
