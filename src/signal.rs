@@ -294,10 +294,10 @@ fn read_stat(path: &Path, pid: i32) -> Result<Stat, SignalError> {
     })
 }
 
+use crate::scan::parse_stat;
 /// The fields of `/proc/PID/stat` this crate's signalling needs.
 /// A process's stat record, parsed by the scan module's parser.
 pub(crate) use crate::scan::Process as Stat;
-use crate::scan::parse_stat;
 
 /// Reads and parses `<proc_root>/<pid>/stat`; `Ok(None)` when the process
 /// does not exist.
