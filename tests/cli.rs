@@ -125,11 +125,12 @@ fn failed_scan_exits_1_and_says_why() {
     );
 }
 
-/// A parent that never reaps: `sh` starts children that exit at once, then
-/// execs `sleep`, which never calls wait.
+/// A parent that never reaps: `sh` starts children, then execs `sleep`,
+/// which never calls wait. The children exit only after a short delay, so
+/// the shell cannot reap them before it becomes `sleep`.
 fn zombie_parent(children: usize) -> Child {
     let script =
-        format!("i=0; while [ $i -lt {children} ]; do /bin/true & i=$((i+1)); done; exec sleep 60");
+        format!("i=0; while [ $i -lt {children} ]; do (sleep 0.2; exec /bin/true) & i=$((i+1)); done; exec sleep 60");
     Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
@@ -224,4 +225,15 @@ fn scan_table_is_grouped_and_counts() {
             "zombie {pid} missing from\n{table}"
         );
     }
+}
+
+#[test]
+fn shipped_config_passes_check_config_and_spells_out_the_defaults() {
+    let out = run(&["check-config", "-config", "config/config.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let none: [(&str, &str); 0] = [];
+    let shipped =
+        zombie_cleaner::config::load(Some(std::path::Path::new("config/config.yaml")), &none)
+            .expect("config/config.yaml loads");
+    assert_eq!(shipped, zombie_cleaner::config::Config::default());
 }

@@ -213,7 +213,10 @@ async fn whitelisted_annotated_and_host_zombies_are_untouched() {
 
     // Host zombies: children of a host process that never reaps.
     let mut host = std::process::Command::new("sh")
-        .args(["-c", "/bin/true & /bin/true & exec sleep 60"])
+        .args([
+            "-c",
+            "(sleep 0.2; exec /bin/true) & (sleep 0.2; exec /bin/true) & exec sleep 60",
+        ])
         .spawn()
         .expect("spawn host parent");
     let deadline = Instant::now() + Duration::from_secs(10);

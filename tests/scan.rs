@@ -144,9 +144,10 @@ fn real_zombie_children_are_found_with_ppid_and_start_time() {
 
 #[test]
 fn grandchild_zombie_of_a_non_reaping_parent() {
-    // sh forks /bin/true, then becomes `sleep`, which never reaps it.
+    // sh forks /bin/true (delayed, so sh cannot reap it first), then becomes
+    // `sleep`, which never reaps it.
     let mut sleeper = Command::new("sh")
-        .args(["-c", "/bin/true & exec sleep 30"])
+        .args(["-c", "(sleep 0.2; exec /bin/true) & exec sleep 30"])
         .spawn()
         .expect("spawn sh");
     let parent = sleeper.id() as i32;
