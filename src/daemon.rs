@@ -352,6 +352,18 @@ impl Daemon {
         };
         let scanned = tokio::task::spawn_blocking(move || scan::scan(&opts)).await;
         let snapshot = match scanned {
+            // A real proc tree always lists the agent itself: an empty one is
+            // a wrong PROC_ROOT or a missing mount, not a zombie-free node.
+            Ok(Ok(s)) if s.processes.is_empty() => {
+                tracing::error!(
+                    component = "scan",
+                    error = %format_args!("no process found under {}: not a proc filesystem", self.cfg.proc_root.display()),
+                    "scan failed; retrying next cycle"
+                );
+                self.metrics
+                    .record_scan_error(metrics::ScanErrorReason::ProcUnreadable);
+                return summary;
+            }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::error!(component = "scan", error = %e, "scan failed; retrying next cycle");

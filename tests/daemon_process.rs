@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -626,4 +626,11 @@ fn assert_unscannable(root: &Path) {
 fn missing_proc_root_is_a_counted_scan_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     assert_unscannable(&dir.path().join("missing"));
+}
+#[test]
+fn empty_dir_as_proc_root_is_a_counted_scan_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root: PathBuf = dir.path().join("proc");
+    std::fs::create_dir(&root).expect("mkdir");
+    assert_unscannable(&root);
 }
