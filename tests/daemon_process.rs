@@ -383,11 +383,12 @@ fn serves_spec_metrics_health_and_ready_while_cycles_run() {
     assert_eq!(str_field(&started, "node"), "e2e-node-7");
 }
 
-/// A `sh` that starts `n` children exiting at once and then execs `sleep`,
-/// which never reaps them; returns it with its zombies' (pid, start time).
-fn make_zombies(n: usize) -> (ZombieParent, Vec<(u32, u64)>) {
-    let script =
-        format!("i=0; while [ $i -lt {n} ]; do /bin/true & i=$((i+1)); done; exec sleep 30");
+/// A `sh` that starts `n` background `child` commands and then execs
+/// `sleep`, which never reaps them; returns it with its zombies' (pid, start
+/// time). `sh` itself reaps children that exit while it still runs, so
+/// `child` must outlive the loop (`/bin/true` races with it).
+fn make_zombies(n: usize, child: &str) -> (ZombieParent, Vec<(u32, u64)>) {
+    let script = format!("i=0; while [ $i -lt {n} ]; do {child} & i=$((i+1)); done; exec sleep 30");
     let parent = ZombieParent(
         Command::new("sh")
             .args(["-c", &script])
@@ -417,7 +418,7 @@ fn host_zombie_is_logged_once_and_never_touched() {
     // Zombies already on the host are logged in the first cycles; ours
     // come after, as new zombies do on a node.
     a.wait_cycles(2.0);
-    let (parent, zombies) = make_zombies(2);
+    let (parent, zombies) = make_zombies(2, "sleep 1");
     let ppid = parent.0.id();
 
     let is_ours =
@@ -429,7 +430,7 @@ fn host_zombie_is_logged_once_and_never_touched() {
         assert!(has_std_fields(&line), "{line}");
         assert_eq!(str_field(&line, "component"), "scan", "{line}");
         assert_eq!(line["zombie_ppid"].as_u64(), Some(ppid.into()), "{line}");
-        assert_eq!(str_field(&line, "zombie_cmdline"), "true", "{line}");
+        assert_eq!(str_field(&line, "zombie_cmdline"), "sleep", "{line}");
         assert_eq!(str_field(&line, "container_id"), "", "{line}");
         assert!(str_field(&line, "msg").contains("host zombie"), "{line}");
     }
