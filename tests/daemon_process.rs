@@ -635,3 +635,31 @@ fn empty_dir_as_proc_root_is_a_counted_scan_error() {
     std::fs::create_dir(&root).expect("mkdir");
     assert_unscannable(&root);
 }
+
+/// Regression: past the per-cycle cap of detection lines (100), the extra
+/// zombies were marked as known and so never logged at all. They must be
+/// logged, once each, in the following cycles.
+#[test]
+fn zombies_past_the_per_cycle_log_cap_are_logged_in_later_cycles() {
+    // All of them are new in the daemon's first scan.
+    let (parent, zombies) = make_zombies(130, "sleep 2");
+    let mut a = spawn_daemon(&[]);
+    let ppid = parent.0.id();
+    let logged = |a: &Agent| -> Vec<u64> {
+        a.json_logs()
+            .iter()
+            .filter(|v| v["zombie_ppid"].as_u64() == Some(ppid.into()))
+            .filter_map(|v| v["zombie_pid"].as_u64())
+            .collect()
+    };
+    a.wait_for("a line for each of our 130 zombies", DEADLINE, |a| {
+        (logged(a).len() >= zombies.len()).then_some(())
+    });
+    let seen = a.cycles().expect("cycles");
+    a.wait_cycles(seen + 3.0);
+    let mut pids = logged(&a);
+    pids.sort_unstable();
+    let want: Vec<u64> = zombies.iter().map(|&(p, _)| p.into()).collect();
+    assert_eq!(pids, want, "each zombie logged exactly once");
+    drop(parent);
+}
