@@ -208,14 +208,13 @@ impl Agent {
         self.wait_for(what, deadline, |a| a.json_logs().into_iter().find(&pred))
     }
 
-    /// Sends SIGTERM to the daemon's pid and waits for it to exit.
-    fn terminate(&mut self) -> ExitStatus {
+    /// Sends `signal` (a `kill` name: TERM, INT, HUP) to the daemon's pid.
+    fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{signal}"), &self.pid().to_string()])
             .status()
             .expect("run kill");
-        assert!(sent.success(), "kill -TERM {} failed", self.pid());
-        self.wait_exit("exit after SIGTERM")
+        assert!(sent.success(), "kill -{signal} {} failed", self.pid());
     }
 
     fn wait_exit(&mut self, what: &str) -> ExitStatus {
@@ -515,28 +514,40 @@ fn config_file_change_is_reloaded_and_an_invalid_one_is_rejected() {
     let after = a.cycles().expect("cycles");
     a.wait_cycles(after + 2.0);
     assert!(a.alive(), "daemon exited:\n{}", a.dump());
+
+    // SIGHUP reloads on demand (and does not kill, its default action).
+    a.signal("HUP");
+    a.wait_log("the SIGHUP reload line", DEADLINE, |v| {
+        str_field(v, "msg").starts_with("SIGHUP")
+    });
+    let after = a.cycles().expect("cycles");
+    a.wait_cycles(after + 2.0);
+    assert!(a.alive(), "daemon exited on SIGHUP:\n{}", a.dump());
 }
 
 #[test]
-fn sigterm_stops_cleanly_with_status_0() {
-    let mut a = spawn_daemon(&[]);
-    a.wait_cycles(2.0);
-    let status = a.terminate();
-    assert!(
-        status.success(),
-        "exit status {status:?} after SIGTERM:\n{}",
-        a.dump()
-    );
-    let bye = a
-        .json_logs()
-        .into_iter()
-        .find(|v| str_field(v, "msg") == "shutting down")
-        .unwrap_or_else(|| panic!("no 'shutting down' line:\n{}", a.dump()));
-    assert!(has_std_fields(&bye), "{bye}");
-    assert!(
-        a.get("/health").is_none(),
-        "the port still answers after exit"
-    );
+fn sigterm_and_sigint_stop_cleanly_with_status_0() {
+    for signal in ["TERM", "INT"] {
+        let mut a = spawn_daemon(&[]);
+        a.wait_cycles(2.0);
+        a.signal(signal);
+        let status = a.wait_exit(&format!("exit after SIG{signal}"));
+        assert!(
+            status.success(),
+            "exit status {status:?} after SIG{signal}:\n{}",
+            a.dump()
+        );
+        let bye = a
+            .json_logs()
+            .into_iter()
+            .find(|v| str_field(v, "msg") == "shutting down")
+            .unwrap_or_else(|| panic!("no 'shutting down' line after SIG{signal}:\n{}", a.dump()));
+        assert!(has_std_fields(&bye), "{bye}");
+        assert!(
+            a.get("/health").is_none(),
+            "the port still answers after exit"
+        );
+    }
 }
 
 #[test]
