@@ -34,7 +34,8 @@ use crate::scan_command::{attribute_all, node_name};
 const RELOAD_POLL: Duration = Duration::from_secs(2);
 /// How often to retry runtimes that did not answer.
 const RECONNECT_EVERY: Duration = Duration::from_secs(60);
-/// At most this many "zombie found" lines per cycle; the rest are counted.
+/// At most this many "zombie found" lines per cycle; the rest are logged in
+/// the next cycles.
 const MAX_DETECTION_LOGS: usize = 100;
 /// Upper bound of the random delay before the first cycle.
 const MAX_FIRST_DELAY: Duration = Duration::from_secs(30);
@@ -352,6 +353,18 @@ impl Daemon {
         };
         let scanned = tokio::task::spawn_blocking(move || scan::scan(&opts)).await;
         let snapshot = match scanned {
+            // A real proc tree always lists the agent itself: an empty one is
+            // a wrong PROC_ROOT or a missing mount, not a zombie-free node.
+            Ok(Ok(s)) if s.processes.is_empty() => {
+                tracing::error!(
+                    component = "scan",
+                    error = %format_args!("no process found under {}: not a proc filesystem", self.cfg.proc_root.display()),
+                    "scan failed; retrying next cycle"
+                );
+                self.metrics
+                    .record_scan_error(metrics::ScanErrorReason::ProcUnreadable);
+                return summary;
+            }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::error!(component = "scan", error = %e, "scan failed; retrying next cycle");
@@ -433,20 +446,25 @@ impl Daemon {
             }
         }
 
-        // Log each zombie once, when it first appears.
+        // Log each zombie once, when it first appears. Past the per-cycle
+        // cap a zombie stays unknown, so a later cycle logs it: none is
+        // left without its detection line.
         let mut new = 0usize;
+        let mut known = HashSet::with_capacity(by_zombie.len());
         for (z, c) in &attributed {
             let key = ZombieKey {
                 pid: z.pid,
                 start_time: z.start_time,
             };
             if self.known.contains(&key) {
+                known.insert(key);
                 continue;
             }
             new += 1;
             if new <= MAX_DETECTION_LOGS {
                 let info = c.as_ref().and_then(|c| self.identities.get(c));
                 log_zombie(z, c.as_ref(), info);
+                known.insert(key);
             }
         }
         if new > MAX_DETECTION_LOGS {
@@ -454,10 +472,10 @@ impl Daemon {
                 component = "scan",
                 new_zombies = new,
                 logged = MAX_DETECTION_LOGS,
-                "more new zombies than logged one by one"
+                "more new zombies than logged one by one; the rest follow in the next cycles"
             );
         }
-        self.known = by_zombie.keys().copied().collect();
+        self.known = known;
 
         // Decide.
         let now = Instant::now();
