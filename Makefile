@@ -4,12 +4,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/release/zombie-cleaner
 
-.PHONY: all build run test lint bench check-config clean help
+.PHONY: all build run daemon test lint bench check-config clean help
 
 all: build
 
 help:
 	@echo "make run      one-shot scan of this host (no Kubernetes needed)"
+	@echo "make daemon   dry-run daemon on this host, /metrics on :9090"
 	@echo "make test     every test (installs missing Debian packages)"
 	@echo "make build    release binary at $(BIN)"
 	@echo "make bench    scanner benchmark, writes docs/benchmarks.md"
@@ -23,6 +24,10 @@ build:
 ## run: scan this host once and print its zombies, grouped by container.
 run: build
 	$(BIN) scan
+
+## daemon: the cleaning daemon in dry run on this host, metrics on :9090.
+daemon: build
+	$(BIN) run --dry-run -log-format text
 
 check-config: build
 	$(BIN) check-config -config config/config.yaml

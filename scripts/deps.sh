@@ -1,46 +1,50 @@
 #!/usr/bin/env bash
-# Installs what a target needs on a Debian machine, only when missing.
-#   scripts/deps.sh build   protoc (the CRI client is generated at build time)
-#   scripts/deps.sh test    + containerd, runc, dockerd, busybox, tini, gcc,
-#                             prometheus/promtool (the real parts tests run against)
+# Installs what a make target needs on a Debian machine, only when missing.
+#   scripts/deps.sh build   protoc (the CRI client is generated at build time), gcc
+#   scripts/deps.sh test    + the lab's runtimes (lab-deps.sh), prometheus and
+#                             promtool (metrics-deps.sh), kubectl kustomize and
+#                             kubernetes-validate (deploy-deps.sh)
+#   scripts/deps.sh bench   + ps and /usr/bin/time
+# Services that Debian packages would start on install (dockerd, containerd,
+# prometheus) are kept stopped: tests run private instances of their own.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-want=build
-[ $# -gt 0 ] && want=$1
+want=${1:-build}
 
-# command -> Debian package
-declare -A pkgs=([protoc]=protobuf-compiler [cc]=gcc)
-if [ "$want" = test ] || [ "$want" = bench ]; then
-  pkgs+=([containerd]=containerd [runc]=runc [dockerd]=docker.io [tini]=tini
-         [prometheus]=prometheus [promtool]=prometheus [ps]=procps)
-fi
-if [ "$want" = bench ]; then
-  pkgs+=([/usr/bin/time]=time)
+policy=/usr/sbin/policy-rc.d
+if [ "$(id -u)" = 0 ] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
 fi
 
-missing=()
-for cmd in "${!pkgs[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkgs[$cmd]}")
-done
-# busybox-static provides a static /bin/busybox for the test images.
-if [ "$want" != build ] && ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; }; then
-  if ! dpkg -s busybox-static >/dev/null 2>&1; then missing+=(busybox-static); fi
-fi
-
-if [ ${#missing[@]} -gt 0 ]; then
-  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-  echo "deps: installing ${missing[*]}" >&2
+apt_missing() { # pairs of command:package
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
-    echo "deps: need root to apt-get install ${missing[*]}" >&2
+    echo "deps: missing ${missing[*]}; run as root to install them" >&2
     exit 1
   fi
+  echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+}
 
-# The Debian prometheus package starts a system service; tests run their own.
-if [ "$want" != build ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
-fi
-exit 0
+apt_missing protoc:protobuf-compiler cc:gcc
+case "$want" in
+  build) ;;
+  test)
+    scripts/lab-deps.sh
+    scripts/metrics-deps.sh
+    scripts/deploy-deps.sh
+    ;;
+  bench)
+    apt_missing ps:procps /usr/bin/time:time
+    ;;
+  *) echo "deps: unknown target $want (build, test, bench)" >&2; exit 2 ;;
+esac

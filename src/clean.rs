@@ -40,6 +40,10 @@ pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(5);
 const VERIFY_POLL: Duration = Duration::from_millis(50);
 /// Bound on the parent walk from the init to its shim.
 const MAX_ANCESTORS: usize = 64;
+/// Bound on finding and signalling a process from `/proc`. Separate from
+/// `container_timeout`, which bounds runtime calls: a short runtime timeout
+/// must not make a loaded node give up on reading `/proc`.
+pub const PROC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One way to remove a container's zombies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,7 +200,10 @@ pub async fn clean(
             if !dry_run && zombies_gone(proc_root, &target.zombies) {
                 tracing::info!(container_id = %id, strategy = previous.strategy.as_str(),
                     "zombies disappeared after the previous step");
-                report.outcome = Outcome::Cleaned(previous.strategy);
+                report.outcome = match previous.result {
+                    StepResult::Skipped(_) => Outcome::AlreadyGone,
+                    _ => Outcome::Cleaned(previous.strategy),
+                };
                 return report;
             }
         }
@@ -207,7 +214,7 @@ pub async fn clean(
                 step
             }
             Strategy::KillInit | Strategy::KillShim => {
-                kill_step(strategy, target, proc_root, container_timeout, dry_run).await
+                kill_step(strategy, target, proc_root, dry_run).await
             }
         };
         if step.result == StepResult::Ok {
@@ -255,9 +262,10 @@ async fn restart(
             false,
         );
     };
-    // Leave a quarter of the bound for the runtime to kill the container
-    // after the grace period and answer.
-    let grace = container_timeout.saturating_mul(3) / 4;
+    // Leave at least a quarter of the bound for the runtime to kill the
+    // container after the grace period and answer. CRI counts the grace in
+    // whole seconds, so round down: rounding up would eat the margin.
+    let grace = Duration::from_secs((container_timeout.saturating_mul(3) / 4).as_secs());
     if dry_run {
         tracing::info!(container_id = %id, strategy = "restart", endpoint = runtime.endpoint(),
             grace_seconds = grace.as_secs_f64(), "dry run: would restart the container through the runtime");
@@ -278,15 +286,9 @@ fn runtime_failure(e: &RuntimeError) -> String {
 }
 
 /// `kill-init` and `kill-shim`. The `/proc` walk and the kill run on a
-/// blocking thread bounded by `container_timeout`: a proc read can hang on
-/// a process stuck in the kernel, and that must not hang the agent.
-async fn kill_step(
-    strategy: Strategy,
-    target: &Target,
-    proc_root: &Path,
-    container_timeout: Duration,
-    dry_run: bool,
-) -> Step {
+/// blocking thread bounded by [`PROC_TIMEOUT`]: a proc read can hang on a
+/// process stuck in the kernel, and that must not hang the agent.
+async fn kill_step(strategy: Strategy, target: &Target, proc_root: &Path, dry_run: bool) -> Step {
     let job = KillJob {
         strategy,
         proc_root: proc_root.to_path_buf(),
@@ -298,7 +300,7 @@ async fn kill_step(
         dry_run,
     };
     let work = tokio::task::spawn_blocking(move || job.run());
-    match tokio::time::timeout(container_timeout, work).await {
+    match tokio::time::timeout(PROC_TIMEOUT, work).await {
         Ok(Ok(step)) => step,
         Ok(Err(join)) => Step {
             strategy,
@@ -308,7 +310,7 @@ async fn kill_step(
         Err(_) => Step {
             strategy,
             result: StepResult::Failed(format!(
-                "reading {} did not finish within {container_timeout:?}",
+                "reading {} did not finish within {PROC_TIMEOUT:?}",
                 proc_root.display()
             )),
             pid: None,
@@ -340,8 +342,13 @@ impl KillJob {
     fn run(self) -> Step {
         let found = match self.strategy {
             Strategy::KillShim => self.find_shim(),
-            _ => find_init(&self.proc_root, &self.container_id, self.init_hint)
-                .map(|init| (init, Ownership::CgroupContains(self.container_id.clone()))),
+            _ => find_init(
+                &self.proc_root,
+                &self.container_id,
+                self.init_hint,
+                &self.zombies,
+            )
+            .map(|init| (init, Ownership::CgroupContains(self.container_id.clone()))),
         };
         let (process, ownership) = match found {
             Ok(x) => x,
@@ -400,28 +407,30 @@ impl KillJob {
         }
     }
 
-    /// The shim is the nearest ancestor of the container's init (or, when
-    /// the init is gone, of a confirmed zombie) whose command line parses
-    /// as a shim. Its id must be the container id (Docker, CRI-O conmon) or
+    /// The shim is the nearest ancestor of a confirmed zombie (or, failing
+    /// that, of the container's init) whose command line parses as a shim. Its id must be the container id (Docker, CRI-O conmon) or
     /// the pod sandbox id (CRI containerd); any other shim is refused.
     fn find_shim(&self) -> Result<(Found, Ownership), String> {
-        let mut starts = Vec::new();
-        match find_init(&self.proc_root, &self.container_id, self.init_hint) {
-            Ok(init) => starts.push(init.pid),
-            Err(reason) => {
-                tracing::debug!(container_id = %self.container_id, %reason,
-                    "no init found, walking up from the zombies instead");
-                starts.extend(self.zombies.iter().map(|z| z.pid));
+        // The zombies first: their ancestors lead to the shim without a
+        // walk over all of /proc (in a shared-pid pod they were reparented
+        // to the pause process, whose parent is the same shim).
+        let mut last_reason = format!("no shim found above {}", self.container_id);
+        for zombie in &self.zombies {
+            let present = stat_of(&self.proc_root, zombie.pid)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.start_time == zombie.start_time);
+            if !present {
+                continue;
             }
-        }
-        let mut last_reason = format!("no shim found above the init of {}", self.container_id);
-        for start in starts {
-            match self.shim_above(start) {
+            match self.shim_above(zombie.pid) {
                 Ok(found) => return Ok(found),
                 Err(reason) => last_reason = reason,
             }
         }
-        Err(last_reason)
+        let init = find_init(&self.proc_root, &self.container_id, self.init_hint, &[])
+            .map_err(|reason| format!("{last_reason}; {reason}"))?;
+        self.shim_above(init.pid)
     }
 
     fn shim_above(&self, start: i32) -> Result<(Found, Ownership), String> {
@@ -469,10 +478,18 @@ impl KillJob {
 }
 
 /// Finds the container's init: a live process in the container's cgroup
-/// whose parent is not in it. The runtime's `init_pid` is tried first but
-/// only as a hint, verified the same way. Several candidates (processes
-/// started by `exec` also have the shim as parent) resolve to the oldest.
-fn find_init(proc_root: &Path, container_id: &str, hint: Option<i32>) -> Result<Found, String> {
+/// whose parent is not in it. In order, cheapest first:
+/// 1. the runtime's `init_pid`, only as a hint, verified the same way;
+/// 2. the top of the container above a confirmed zombie, when it is pid 1
+///    of its own pid namespace (`NSpid` ends in 1): certainly the init;
+/// 3. a walk over all of `/proc`: of the top processes (those started by
+///    `exec` also have the shim as parent) the oldest is the init.
+fn find_init(
+    proc_root: &Path,
+    container_id: &str,
+    hint: Option<i32>,
+    zombies: &[ZombieKey],
+) -> Result<Found, String> {
     let own = i32::try_from(std::process::id()).unwrap_or(0);
     let is_init = |pid: i32| -> Option<Found> {
         if pid <= 1 || pid == own || !in_container(proc_root, pid, container_id) {
@@ -497,6 +514,15 @@ fn find_init(proc_root: &Path, container_id: &str, hint: Option<i32>) -> Result<
             hint,
             "the runtime's init pid is not the container's init in /proc, searching /proc"
         );
+    }
+    for zombie in zombies {
+        if let Some(top) = top_above(proc_root, container_id, zombie) {
+            if is_namespace_init(proc_root, top) {
+                if let Some(found) = is_init(top) {
+                    return Ok(found);
+                }
+            }
+        }
     }
     let entries =
         fs::read_dir(proc_root).map_err(|e| format!("cannot read {}: {e}", proc_root.display()))?;
@@ -533,6 +559,39 @@ fn find_init(proc_root: &Path, container_id: &str, hint: Option<i32>) -> Result<
             proc_root.display()
         )
     })
+}
+
+/// The highest ancestor of a (still present) zombie that is in the
+/// container's cgroup, if the zombie's parent is.
+fn top_above(proc_root: &Path, container_id: &str, zombie: &ZombieKey) -> Option<i32> {
+    let stat = stat_of(proc_root, zombie.pid).ok()??;
+    if stat.start_time != zombie.start_time {
+        return None;
+    }
+    let mut top = None;
+    let mut pid = stat.ppid;
+    for _ in 0..MAX_ANCESTORS {
+        if pid <= 1 || !in_container(proc_root, pid, container_id) {
+            break;
+        }
+        top = Some(pid);
+        pid = stat_of(proc_root, pid).ok()??.ppid;
+    }
+    top
+}
+
+/// Whether the process is pid 1 of a pid namespace nested in ours.
+fn is_namespace_init(proc_root: &Path, pid: i32) -> bool {
+    let Ok(status) = fs::read_to_string(proc_root.join(pid.to_string()).join("status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:"))
+        .is_some_and(|ids| {
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            ids.len() > 1 && ids.last() == Some(&"1")
+        })
 }
 
 fn in_container(proc_root: &Path, pid: i32, container_id: &str) -> bool {
@@ -574,6 +633,117 @@ async fn wait_until_gone(proc_root: &Path, zombies: &[ZombieKey]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: &str = "c0ffee";
+
+    /// Writes `<root>/<pid>/{stat,cgroup,status}` for a fixture process.
+    fn proc_entry(
+        root: &Path,
+        pid: i32,
+        ppid: i32,
+        state: char,
+        start: u64,
+        in_target: bool,
+        nspid_one: bool,
+    ) {
+        let dir = root.join(pid.to_string());
+        fs::create_dir_all(&dir).unwrap();
+        let filler = "0 ".repeat(17);
+        fs::write(
+            dir.join("stat"),
+            format!("{pid} (p {pid}) {state} {ppid} {filler}{start} 0 0\n"),
+        )
+        .unwrap();
+        let cgroup = if in_target {
+            format!("4:memory:/kubepods/pod1/{ID}\n0::/kubepods/pod1/{ID}\n")
+        } else {
+            "4:memory:/\n0::/system.slice/containerd.service\n".to_owned()
+        };
+        fs::write(dir.join("cgroup"), cgroup).unwrap();
+        let nspid = if nspid_one {
+            format!("NSpid:\t{pid}\t1\n")
+        } else {
+            format!("NSpid:\t{pid}\n")
+        };
+        fs::write(dir.join("status"), nspid).unwrap();
+    }
+
+    /// shim 100 → init 200 → worker 201 → zombie 202; `exec` 300 under the
+    /// shim too; 400 is an unrelated host process.
+    fn pod_tree(root: &Path, exec_start: u64, init_nspid_one: bool) {
+        proc_entry(root, 100, 1, 'S', 10, false, false);
+        proc_entry(root, 200, 100, 'S', 1000, true, init_nspid_one);
+        proc_entry(root, 201, 200, 'S', 1100, true, false);
+        proc_entry(root, 202, 201, 'Z', 1200, true, false);
+        proc_entry(root, 300, 100, 'S', exec_start, true, false);
+        proc_entry(root, 400, 1, 'S', 5, false, false);
+    }
+
+    const ZOMBIE: ZombieKey = ZombieKey {
+        pid: 202,
+        start_time: 1200,
+    };
+
+    #[test]
+    fn init_is_the_oldest_top_process_of_the_cgroup() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        let init = find_init(root.path(), ID, None, &[ZOMBIE]).unwrap();
+        assert_eq!((init.pid, init.start_time), (200, 1000));
+        assert_eq!(init.comm, "p 200");
+    }
+
+    #[test]
+    fn a_namespace_init_above_the_zombies_is_taken_without_a_full_walk() {
+        // The exec'd process is (artificially) older: only the fast path
+        // through the zombie's ancestors picks the pid-namespace init.
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 500, true);
+        assert_eq!(
+            find_init(root.path(), ID, None, &[ZOMBIE]).unwrap().pid,
+            200
+        );
+        assert_eq!(find_init(root.path(), ID, None, &[]).unwrap().pid, 300);
+    }
+
+    #[test]
+    fn wrong_hints_are_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        // Outside the cgroup; inside but under another process; a zombie.
+        for hint in [400, 201, 202, 1, -3] {
+            assert_eq!(
+                find_init(root.path(), ID, Some(hint), &[]).unwrap().pid,
+                200,
+                "hint {hint}"
+            );
+        }
+        assert_eq!(find_init(root.path(), ID, Some(300), &[]).unwrap().pid, 300);
+    }
+
+    #[test]
+    fn no_process_of_the_container_means_no_init() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        assert!(find_init(root.path(), "another", Some(200), &[ZOMBIE]).is_err());
+    }
+
+    #[test]
+    fn zombies_gone_means_missing_or_another_start_time() {
+        let root = tempfile::tempdir().unwrap();
+        pod_tree(root.path(), 2000, false);
+        assert!(!zombies_gone(root.path(), &[ZOMBIE]));
+        let reused = ZombieKey {
+            pid: 202,
+            start_time: 1,
+        };
+        let missing = ZombieKey {
+            pid: 999,
+            start_time: 1200,
+        };
+        assert!(zombies_gone(root.path(), &[reused, missing]));
+        assert!(!zombies_gone(root.path(), &[reused, ZOMBIE]));
+    }
 
     #[test]
     fn strategies_parse_and_print() {

@@ -165,18 +165,21 @@ pub fn main<I: IntoIterator<Item = OsString>>(raw: I) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match args.command {
+    match &args.command {
         Some(Command::CheckConfig) => {
             print!("{}", cfg.to_yaml());
             ExitCode::SUCCESS
         }
         Some(Command::Scan { output }) => {
+            let output = *output;
             logging::init(&cfg.logger.level, log_format(&cfg));
             crate::scan_command::run(&cfg, output)
         }
         Some(Command::Run) | None => {
             logging::init(&cfg.logger.level, log_format(&cfg));
-            crate::daemon::main(cfg)
+            let watch = args.config.clone();
+            let reload: crate::daemon::Reloader = Box::new(move || resolve(&args, &ProcessEnv));
+            crate::daemon::main(cfg, watch, reload)
         }
     }
 }

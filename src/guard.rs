@@ -19,6 +19,8 @@
 //!
 //! The default patterns `^kube-system-.*`, `^monitoring-.*`, `^logging-.*`
 //! protect every pod of those namespaces through the `namespace-pod` form.
+//! That form is ambiguous (`kube` + `system-x` also gives `kube-system-x`);
+//! it errs on the side of protecting, which is the safe direction.
 //! A string is only formed when all its parts are known. For a container
 //! outside Kubernetes (no pod namespace, e.g. a plain Docker container) the
 //! container name alone is matched instead.
@@ -149,6 +151,13 @@ impl Guard {
             return Decision::Skip(SkipReason::BudgetSpent);
         }
         Decision::Act
+    }
+
+    /// Takes new patterns and budget from a reloaded config. The cleanups
+    /// already made stay counted: a reload must not refill the budget.
+    pub fn reconfigure(&mut self, patterns: Vec<Regex>, max_cleanups_per_hour: u32) {
+        self.patterns = patterns;
+        self.max_cleanups_per_hour = max_cleanups_per_hour;
     }
 
     /// Counts one cleanup against the hourly budget.

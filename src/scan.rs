@@ -285,22 +285,27 @@ fn collect_zombies(
 /// that are not UTF-8, and nothing after it can contain `)`.
 pub fn parse_stat(buf: &[u8]) -> Option<Process> {
     let open = buf.iter().position(|&b| b == b'(')?;
-    let close = buf.iter().rposition(|&b| b == b')')?;
+    let close = rfind_byte(buf, b')')?;
     if close < open {
         return None;
     }
     let pid = i32::try_from(parse_u64(buf[..open].trim_ascii())?).ok()?;
-    let comm = String::from_utf8_lossy(&buf[open + 1..close]).into_owned();
-    let mut fields = buf[close + 1..]
-        .split(|&b| b == b' ' || b == b'\n')
-        .filter(|f| !f.is_empty());
+    let comm = &buf[open + 1..close];
+    let comm = match std::str::from_utf8(comm) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(comm).into_owned(),
+    };
+    let mut rest = &buf[close + 1..];
     // Field 3 is the state, field 4 the ppid, field 22 the start time.
-    let state = match fields.next()? {
+    let state = match next_field(&mut rest)? {
         [s] => *s,
         _ => return None,
     };
-    let ppid = i32::try_from(parse_u64(fields.next()?)?).ok()?;
-    let start_time = parse_u64(fields.nth(17)?)?;
+    let ppid = i32::try_from(parse_u64(next_field(&mut rest)?)?).ok()?;
+    for _ in 5..22 {
+        next_field(&mut rest)?;
+    }
+    let start_time = parse_u64(next_field(&mut rest)?)?;
     Some(Process {
         pid,
         ppid,
@@ -308,6 +313,39 @@ pub fn parse_stat(buf: &[u8]) -> Option<Process> {
         comm,
         start_time,
     })
+}
+
+/// The next space-separated field of a stat line, advancing `rest` past it.
+fn next_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let is_sep = |b: &u8| *b == b' ' || *b == b'\n';
+    let start = rest.iter().position(|b| !is_sep(b))?;
+    let tail = &rest[start..];
+    let len = tail.iter().position(is_sep).unwrap_or(tail.len());
+    *rest = &tail[len..];
+    Some(&tail[..len])
+}
+
+/// Last index of `needle`, eight bytes at a time: the stat line is ~300
+/// bytes and its `)` is near the start, so a byte-wise scan from the end
+/// dominated parsing.
+fn rfind_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut end = hay.len();
+    while end >= 8 {
+        let chunk = &hay[end - 8..end];
+        let word = u64::from_le_bytes(chunk.try_into().ok()?) ^ pattern;
+        // Non-zero iff some byte of `word` is zero, i.e. equals `needle`.
+        if word.wrapping_sub(LO) & !word & HI != 0 {
+            return chunk
+                .iter()
+                .rposition(|&b| b == needle)
+                .map(|i| end - 8 + i);
+        }
+        end -= 8;
+    }
+    hay[..end].iter().rposition(|&b| b == needle)
 }
 
 /// Raw `/proc/PID/cgroup`, lossily decoded; `None` when it cannot be read.
@@ -524,6 +562,20 @@ mod tests {
             Some(&b"7/stat"[..])
         );
         assert_eq!(pid_path(&mut buf, -1, b"stat"), None);
+    }
+
+    #[test]
+    fn rfind_byte_agrees_with_rposition() {
+        let hay: Vec<u8> = (0..200u8).map(|i| b"ab)c )x"[usize::from(i) % 7]).collect();
+        for end in 0..hay.len() {
+            for needle in [b')', b'x', b'a', b'z'] {
+                assert_eq!(
+                    rfind_byte(&hay[..end], needle),
+                    hay[..end].iter().rposition(|&b| b == needle),
+                    "end {end} needle {needle}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! The proc root must be the procfs of the agent's own pid namespace
 //! (`hostPID: true`): pidfds are opened by pid in that namespace. This is
 //! checked (`<proc_root>/self` must name our own pid) before anything else.
+//! Pid 1, the agent itself and the agent's own ancestors (its shim, the
+//! runtime) are refused outright.
 
 use std::fs;
 use std::io;
@@ -56,6 +58,10 @@ pub struct Expected {
 pub enum SignalError {
     #[error("refusing to signal pid {pid}: pid 1, the agent itself or not a valid pid")]
     ForbiddenPid { pid: i32 },
+    #[error(
+        "refusing to signal pid {pid}: it is an ancestor of the agent (its own shim or runtime)"
+    )]
+    AgentAncestor { pid: i32 },
     #[error("proc root {path} is not the agent's pid namespace (self is {found:?}, we are {own})")]
     ForeignProcRoot {
         path: PathBuf,
@@ -109,6 +115,7 @@ impl SignalError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             SignalError::ForbiddenPid { .. } => "forbidden_pid",
+            SignalError::AgentAncestor { .. } => "agent_ancestor",
             SignalError::ForeignProcRoot { .. } => "foreign_proc_root",
             SignalError::Gone { .. } => "gone",
             SignalError::PidfdOpen { .. } => "pidfd_open",
@@ -167,6 +174,9 @@ fn open_verified(
         return Err(SignalError::ForbiddenPid { pid });
     }
     same_pid_namespace(proc_root, own)?;
+    if is_own_ancestor(proc_root, own, pid) {
+        return Err(SignalError::AgentAncestor { pid });
+    }
     let raw = Pid::from_raw(pid).ok_or(SignalError::ForbiddenPid { pid })?;
     // The pidfd first: everything read below is only trusted because the
     // final send through this fd fails if the process was replaced.
@@ -241,6 +251,26 @@ fn same_pid_namespace(proc_root: &Path, own: u32) -> Result<(), SignalError> {
     }
 }
 
+/// Whether `pid` is on the agent's own parent chain: killing our own shim
+/// would take the agent (and its pod) down. Unreadable links end the walk.
+fn is_own_ancestor(proc_root: &Path, own: u32, pid: i32) -> bool {
+    let Ok(mut current) = i32::try_from(own) else {
+        return false;
+    };
+    for _ in 0..64 {
+        match stat_of(proc_root, current) {
+            Ok(Some(stat)) if stat.ppid > 0 => {
+                if stat.ppid == pid {
+                    return true;
+                }
+                current = stat.ppid;
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
 fn read(path: &Path, pid: i32) -> Result<Vec<u8>, SignalError> {
     fs::read(path).map_err(|source| {
         // ENOENT/ESRCH on a proc file: the process went away under us.
@@ -264,39 +294,10 @@ fn read_stat(path: &Path, pid: i32) -> Result<Stat, SignalError> {
     })
 }
 
+use crate::scan::parse_stat;
 /// The fields of `/proc/PID/stat` this crate's signalling needs.
-// TODO(coordinator): dedupe with the scan module's stat parser once merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stat {
-    pub(crate) comm: String,
-    pub(crate) state: u8,
-    pub(crate) ppid: i32,
-    pub(crate) start_time: u64,
-}
-
-/// Parses `/proc/PID/stat`. The comm sits between the FIRST `(` and the
-/// LAST `)` because it may itself contain spaces and parentheses; fields
-/// after it are counted from 3 (state) to 22 (start time).
-pub(crate) fn parse_stat(raw: &[u8]) -> Option<Stat> {
-    let open = raw.iter().position(|&b| b == b'(')?;
-    let close = raw.iter().rposition(|&b| b == b')')?;
-    if close < open {
-        return None;
-    }
-    let comm = String::from_utf8_lossy(&raw[open + 1..close]).into_owned();
-    let rest = std::str::from_utf8(raw.get(close + 1..)?).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
-    // fields[0] is field 3 (state), so field N is at index N - 3.
-    let state = *fields.next()?.as_bytes().first()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let start_time = fields.nth(22 - 5)?.parse().ok()?;
-    Some(Stat {
-        comm,
-        state,
-        ppid,
-        start_time,
-    })
-}
+/// A process's stat record, parsed by the scan module's parser.
+pub(crate) use crate::scan::Process as Stat;
 
 /// Reads and parses `<proc_root>/<pid>/stat`; `Ok(None)` when the process
 /// does not exist.
@@ -435,6 +436,26 @@ mod tests {
             let err = kill_verified(Path::new("/proc"), &expected, Signal::KILL).unwrap_err();
             assert_eq!(err.metric_label(), "forbidden_pid", "{pid}");
         }
+    }
+
+    #[test]
+    fn the_agents_own_ancestors_are_refused() {
+        let parent = stat_of(
+            Path::new("/proc"),
+            i32::try_from(std::process::id()).unwrap(),
+        )
+        .unwrap()
+        .unwrap()
+        .ppid;
+        let parent_stat = stat_of(Path::new("/proc"), parent).unwrap().unwrap();
+        let expected = Expected {
+            pid: parent,
+            start_time: parent_stat.start_time,
+            comm: parent_stat.comm,
+            check: Ownership::ShimId("x".into()),
+        };
+        let err = check(Path::new("/proc"), &expected).unwrap_err();
+        assert_eq!(err.metric_label(), "agent_ancestor", "{err}");
     }
 
     #[test]

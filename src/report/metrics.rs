@@ -90,17 +90,9 @@ macro_rules! closed_label {
     };
 }
 
-closed_label! {
-    /// A step of the cleaning chain (`cleaner.strategies`).
-    Strategy {
-        /// Graceful stop/restart through the container runtime.
-        Restart => "restart",
-        /// SIGKILL of the container's PID 1.
-        KillInit => "kill-init",
-        /// SIGKILL of the container's shim (takes the whole CRI pod down).
-        KillShim => "kill-shim",
-    }
-}
+// A step of the cleaning chain: the strategy type itself is the label.
+pub use crate::clean::Strategy;
+label_value!(Strategy);
 
 closed_label! {
     /// How one strategy step ended.
@@ -171,6 +163,20 @@ const RUNTIMES: [RuntimeKind; 4] = [
     RuntimeKind::Docker,
     RuntimeKind::Unknown,
 ];
+
+impl From<&crate::guard::SkipReason> for SkipReason {
+    fn from(r: &crate::guard::SkipReason) -> Self {
+        use crate::guard::SkipReason as G;
+        match r {
+            G::Whitelisted { .. } => SkipReason::Whitelisted,
+            G::OwnPod => SkipReason::OwnPod,
+            G::IgnoreAnnotation => SkipReason::IgnoreAnnotation,
+            G::Unresolved => SkipReason::Unresolved,
+            G::BudgetSpent => SkipReason::BudgetSpent,
+            G::HostProcess => SkipReason::HostProcess,
+        }
+    }
+}
 
 impl From<&ScanError> for ScanErrorReason {
     fn from(err: &ScanError) -> Self {
@@ -285,7 +291,7 @@ impl Metrics {
         );
 
         let cleanups = Family::<CleanupLabels, Counter>::default();
-        for &strategy in Strategy::ALL {
+        for &strategy in &crate::clean::DEFAULT_CHAIN {
             for &result in CleanupResult::ALL {
                 drop(cleanups.get_or_create(&CleanupLabels { strategy, result }));
             }
@@ -489,7 +495,10 @@ mod tests {
 
     #[test]
     fn labels_are_the_documented_strings() {
-        let all: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+        let all: Vec<&str> = crate::clean::DEFAULT_CHAIN
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(all, ["restart", "kill-init", "kill-shim"]);
         let all: Vec<&str> = SkipReason::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(

@@ -25,6 +25,8 @@ use crate::attribute::RuntimeKind;
 
 /// cri-dockerd's label naming a container's pod sandbox.
 const LABEL_SANDBOX_ID: &str = "io.kubernetes.sandbox.id";
+/// cri-dockerd's label telling a pod sandbox (pause) from a container.
+const LABEL_DOCKER_TYPE: &str = "io.kubernetes.docker.type";
 /// cri-dockerd stores the pod's annotations as labels with this prefix.
 const ANNOTATION_LABEL_PREFIX: &str = "annotation.";
 /// Upper bound on a response body: inspect answers are a few KiB.
@@ -137,15 +139,22 @@ fn info_from_inspect(inspect: Inspect) -> ContainerInfo {
         })
         .collect();
     let state = state_of(&inspect.state.status);
+    // Same convention as CRI: a sandbox has sandbox_id == id and no name.
+    let is_sandbox = labels.get(LABEL_DOCKER_TYPE).map(String::as_str) == Some("podsandbox");
     ContainerInfo {
         name: label(LABEL_CONTAINER_NAME)
             .or_else(|| parsed.as_ref().map(|p| p.container.clone()))
-            .or_else(|| (!name.is_empty()).then(|| name.clone())),
+            .or_else(|| (!name.is_empty()).then(|| name.clone()))
+            .filter(|_| !is_sandbox),
         pod_name: label(LABEL_POD_NAME).or_else(|| parsed.as_ref().map(|p| p.pod.clone())),
         pod_namespace: label(LABEL_POD_NAMESPACE)
             .or_else(|| parsed.as_ref().map(|p| p.namespace.clone())),
         pod_uid: label(LABEL_POD_UID).or_else(|| parsed.as_ref().map(|p| p.uid.clone())),
-        sandbox_id: label(LABEL_SANDBOX_ID),
+        sandbox_id: if is_sandbox {
+            Some(inspect.id.clone())
+        } else {
+            label(LABEL_SANDBOX_ID)
+        },
         // For kubelet containers the attempt in the name is the restart
         // count the operator knows; Docker's own counter is for policies.
         restart_count: parsed.as_ref().map(|p| p.attempt).or(inspect.restart_count),
@@ -392,6 +401,22 @@ mod tests {
         assert_eq!(info.pod_name, None);
         assert_eq!(info.state, ContainerState::Exited);
         assert_eq!(info.init_pid, None);
+    }
+
+    #[test]
+    fn cri_dockerd_sandboxes_are_marked_like_cri_ones() {
+        let json = r#"{"Id":"sb1","Name":"/k8s_POD_web_team-a_u1_0",
+            "State":{"Status":"running","Pid":5},
+            "Config":{"Labels":{"io.kubernetes.docker.type":"podsandbox","io.kubernetes.pod.name":"web"}}}"#;
+        let info = info_from_inspect(serde_json::from_str(json).expect("valid json"));
+        assert!(info.is_sandbox());
+        assert_eq!(info.name, None);
+        assert_eq!(info.pod_name.as_deref(), Some("web"));
+        let json = r#"{"Id":"c1","Name":"/k8s_app_web_team-a_u1_0","State":{"Status":"running","Pid":6},
+            "Config":{"Labels":{"io.kubernetes.docker.type":"container","io.kubernetes.sandbox.id":"sb1"}}}"#;
+        let info = info_from_inspect(serde_json::from_str(json).expect("valid json"));
+        assert!(!info.is_sandbox());
+        assert_eq!(info.sandbox_id.as_deref(), Some("sb1"));
     }
 
     #[test]
