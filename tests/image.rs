@@ -3,11 +3,16 @@
 //! under a temp dir, no iptables, no bridge: never the machine's own Docker),
 //! then the image runs as the DaemonSet runs it (host PID namespace, the
 //! Docker socket, read-only root, every capability dropped but KILL) and its
-//! `scan --output json` must find the zombies of a container this test made.
+//! `scan --output json` must find the zombies of a container this test made;
+//! then the daemon, started with the DaemonSet's arguments and config file,
+//! must serve /health, /ready and metrics labelled with NODE_NAME, and in
+//! dry-run leave those zombies alone.
 //!
 //! Needs dockerd, the docker CLI and busybox (Debian docker.io and
 //! busybox-static); a missing one fails the test and names it.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -208,7 +213,7 @@ fn zombie_children(parent: u32) -> Vec<u32> {
 }
 
 #[test]
-fn image_scans_the_zombies_of_a_docker_container() {
+fn image_scans_zombies_and_runs_the_daemon_as_the_daemonset_does() {
     let d = Dockerd::start();
 
     // The image, built by `make image` exactly as a user runs it.
@@ -369,4 +374,128 @@ fn image_scans_the_zombies_of_a_docker_container() {
         assert_eq!(c["name"], name.as_str(), "{z}");
         assert_eq!(z["comm"], "sleep", "{z}");
     }
+
+    // The daemon, as the DaemonSet starts it (same args, config file mounted
+    // read-only, NODE_NAME set), in dry-run so it changes nothing, serving
+    // its probes and metrics on a free port of the host network.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config_dir = d.dir.path().join("config");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::copy(
+        repo().join("config/config.yaml"),
+        config_dir.join("config.yaml"),
+    )
+    .expect("copy config");
+    let agent = ok(
+        "docker run agent",
+        d.docker()
+            .args([
+                "run",
+                "-d",
+                "--network",
+                "host",
+                "--pid=host",
+                "--read-only",
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "KILL",
+                "--user",
+                "0:0",
+                "-e",
+                "NODE_NAME=image-test-node",
+                "-e",
+                "DRY_RUN=true",
+                "-e",
+                "CHECK_INTERVAL=2s",
+                "-e",
+                "CONTAINER_TIMEOUT=1s",
+                "-e",
+                "PROCESS_TIMEOUT=1s",
+                "-e",
+            ])
+            .arg(format!("METRICS_PORT={port}"))
+            .arg("-v")
+            .arg(format!("{}:/etc/zombie-cleaner:ro", config_dir.display()))
+            .arg("-v")
+            .arg(format!("{}:/var/run/docker.sock", d.socket().display()))
+            .args([IMAGE, "-config", "/etc/zombie-cleaner/config.yaml"])
+            .output()
+            .expect("docker run agent"),
+    )
+    .trim()
+    .to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let metrics = loop {
+        let health = http_get(port, "/health");
+        let metrics = http_get(port, "/metrics");
+        if let (Some((200, _)), Some((200, body))) = (health, metrics) {
+            if scraped_value(
+                &body,
+                "zombie_cleaner_last_successful_scan_timestamp_seconds",
+            )
+            .is_some_and(|v| v > 0.0)
+            {
+                break body;
+            }
+        }
+        let running = ok(
+            "docker inspect agent",
+            d.docker()
+                .args(["inspect", "--format", "{{.State.Running}}", &agent])
+                .output()
+                .expect("docker inspect"),
+        );
+        if running.trim() != "true" || Instant::now() >= deadline {
+            let logs = d
+                .docker()
+                .args(["logs", &agent])
+                .output()
+                .expect("docker logs");
+            panic!(
+                "agent never served /health and a scan on port {port}; logs:\n{}{}",
+                String::from_utf8_lossy(&logs.stdout),
+                String::from_utf8_lossy(&logs.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let found = scraped_value(&metrics, "zombie_cleaner_zombie_processes_found")
+        .expect("zombie_processes_found exported");
+    assert!(
+        found >= ZOMBIES as f64,
+        "agent saw {found} zombies:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("node=\"image-test-node\""),
+        "NODE_NAME is the node label:\n{metrics}"
+    );
+    assert_eq!(http_get(port, "/ready").map(|(code, _)| code), Some(200));
+    // Dry run: our zombies are still there, untouched.
+    assert_eq!(zombie_children(init), zombies);
+}
+
+/// One plain HTTP/1.0 GET on localhost: (status, body), None when nothing
+/// answers yet.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let code = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// The value of the first sample of `name` in a Prometheus text exposition.
+fn scraped_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{' | b' ')))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
