@@ -6,8 +6,9 @@
 //! exports, in PromQL that promtool accepts.
 //!
 //! Tools: `kubectl` (for `kubectl kustomize`), `kubernetes-validate` and
-//! `promtool`. `scripts/deploy-deps.sh` installs whichever is missing; a test
-//! that cannot find one fails and names it.
+//! `promtool`. `scripts/deploy-deps.sh` installs whichever is missing (these
+//! tests run it once when one is); a test that still cannot find one fails
+//! and names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,25 @@ fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| repo().join("target/tools"))
 }
 
+/// Runs scripts/deploy-deps.sh once per test binary when a tool is missing,
+/// so `cargo test` alone works on a fresh machine; what it cannot install
+/// still fails the test that needs it, by name.
+fn ensure_tools() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let have_validator = tools_dir().join("venv/bin/kubernetes-validate").is_file();
+        let have_promtool = Command::new("promtool")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !(have_validator && have_promtool) {
+            let status = Command::new(repo().join("scripts/deploy-deps.sh")).status();
+            eprintln!("scripts/deploy-deps.sh: {status:?}");
+        }
+    });
+}
+
 fn kustomize_works(kubectl: &Path) -> bool {
     Command::new(kubectl)
         .args(["kustomize", "--help"])
@@ -97,6 +117,7 @@ fn kustomize_works(kubectl: &Path) -> bool {
 
 /// kubectl from PATH, else the one scripts/deploy-deps.sh put in the venv.
 fn kubectl() -> PathBuf {
+    ensure_tools();
     let candidates = [
         std::env::var_os("KUBECTL").map(PathBuf::from),
         Some(PathBuf::from("kubectl")),
@@ -112,6 +133,7 @@ fn kubectl() -> PathBuf {
 }
 
 fn tool_in_venv(name: &str) -> PathBuf {
+    ensure_tools();
     let path = tools_dir().join("venv/bin").join(name);
     assert!(
         path.is_file(),
@@ -122,6 +144,7 @@ fn tool_in_venv(name: &str) -> PathBuf {
 }
 
 fn promtool() -> PathBuf {
+    ensure_tools();
     let ok = Command::new("promtool")
         .arg("--version")
         .output()
