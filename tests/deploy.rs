@@ -1085,3 +1085,39 @@ fn configmap_config_passes_check_config() {
     assert_eq!(c["max_cleanups_per_hour"], 20, "{effective}");
     assert_eq!(effective["metrics"]["port"], 9090, "{effective}");
 }
+
+#[test]
+fn both_dockerfiles_ship_the_same_final_image() {
+    // `make image` (no registry) and the multi-stage Dockerfile must produce
+    // the same image: FROM scratch, the binary at /zombie-cleaner, root, 9090.
+    let instructions = |path: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(repo().join(path)).expect(path);
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        let from = lines
+            .iter()
+            .rposition(|l| l.starts_with("FROM "))
+            .unwrap_or_else(|| panic!("{path}: no FROM"));
+        lines[from..].to_vec()
+    };
+    let multi = instructions("Dockerfile");
+    let prebuilt = instructions("deploy/image/Dockerfile.prebuilt");
+    assert_eq!(multi[0], "FROM scratch");
+    assert_eq!(
+        multi[1], "COPY --from=build /zombie-cleaner /zombie-cleaner",
+        "Dockerfile final stage"
+    );
+    assert_eq!(prebuilt[1], "COPY zombie-cleaner /zombie-cleaner");
+    assert_eq!(multi[0], prebuilt[0]);
+    assert_eq!(multi[2..], prebuilt[2..], "final stages differ");
+    assert!(multi.contains(&"ENTRYPOINT [\"/zombie-cleaner\"]".to_string()));
+    assert!(multi.contains(&"EXPOSE 9090".to_string()));
+    // The build stage makes a static binary.
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
+    assert!(text.contains("-C target-feature=+crt-static"));
+    assert!(text.contains("--locked"));
+}
