@@ -7,6 +7,7 @@
 #   COMPONENTS  extra components from deploy/components to add, e.g.
 #               "prometheus-operator"; `make dry-run` and `make debug` add
 #               dry-run / debug to these
+#   IMAGE       image the DaemonSet runs (as built by `make image IMAGE=...`)
 #   NODE        `make logs NODE=x`: only the agent on node x
 #   METRICS_LOCAL_PORT  local port for `make metrics`
 KUBECTL ?= kubectl
@@ -14,6 +15,7 @@ NAMESPACE ?= kube-system
 DEPLOY_DIR ?= deploy
 COMPONENTS ?=
 NODE ?=
+IMAGE ?= zombie-cleaner:latest
 METRICS_LOCAL_PORT ?= 9090
 CARGO ?= cargo
 
@@ -24,7 +26,9 @@ ZC_SELECTOR := app=zombie-cleaner
 ZC_KUSTOMIZE_DIR ?= target/kustomize
 ZC_REPO_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))/..
 
-# $(call zc_kustomization,RESOURCE_DIR,COMPONENTS)
+# $(call zc_kustomization,RESOURCE_DIR,COMPONENTS,IMAGE)
+# IMAGE (optional) is split into name and tag; a registry port
+# (host:5000/name) is not a tag.
 define zc_kustomization
 	@mkdir -p $(ZC_KUSTOMIZE_DIR)
 	@{ echo 'apiVersion: kustomize.config.k8s.io/v1beta1'; \
@@ -35,19 +39,29 @@ define zc_kustomization
 	   if [ -n "$(strip $(2))" ]; then echo 'components:'; \
 	     for c in $(2); do \
 	       echo "  - $$(realpath --relative-to=$(ZC_KUSTOMIZE_DIR) $(ZC_REPO_DIR)/deploy/components/$$c)"; \
-	     done; fi; } > $(ZC_KUSTOMIZE_DIR)/kustomization.yaml
+	     done; fi; \
+	   img='$(strip $(3))'; \
+	   if [ -n "$$img" ]; then \
+	     name=$${img%:*}; tag=$${img##*:}; \
+	     case "$$tag" in */*) name=$$img; tag=latest;; esac; \
+	     [ "$$name" != "$$img" ] || tag=latest; \
+	     echo 'images:'; \
+	     echo '  - name: zombie-cleaner'; \
+	     echo "    newName: $$name"; \
+	     echo "    newTag: \"$$tag\""; \
+	   fi; } > $(ZC_KUSTOMIZE_DIR)/kustomization.yaml
 endef
 
 # $(call zc_deploy,COMPONENTS)
 define zc_deploy
-	$(call zc_kustomization,$(DEPLOY_DIR),$(1))
+	$(call zc_kustomization,$(DEPLOY_DIR),$(1),$(IMAGE))
 	$(KUBECTL) apply -k $(ZC_KUSTOMIZE_DIR)
 	$(KUBECTL) -n $(NAMESPACE) rollout status $(ZC_DS) --timeout=5m
 endef
 
 .PHONY: deploy undeploy status logs metrics dry-run restart debug config-update
 
-deploy: ## Deploy the DaemonSet (DEPLOY_DIR, COMPONENTS, NAMESPACE) and wait for it
+deploy: ## Deploy the DaemonSet (DEPLOY_DIR, COMPONENTS, NAMESPACE, IMAGE) and wait for it
 	$(call zc_deploy,$(COMPONENTS))
 
 undeploy: ## Remove every object deploy created

@@ -914,6 +914,7 @@ fn make_deploy_applies_deploy_dir_components_and_namespace() {
             ("NAMESPACE", "zc-test"),
             ("DEPLOY_DIR", "deploy/overlays/docker"),
             ("COMPONENTS", "prometheus-operator"),
+            ("IMAGE", "registry.example.com:5000/team/zombie-cleaner:1.2"),
         ],
     );
     assert_eq!(calls.len(), 2, "{calls:?}");
@@ -936,6 +937,10 @@ fn make_deploy_applies_deploy_dir_components_and_namespace() {
     assert_eq!(env_value(c, "DRY_RUN").expect("DRY_RUN")["value"], "true");
     let volumes = ds["spec"]["template"]["spec"]["volumes"].to_string();
     assert!(volumes.contains("/var/run/docker.sock"), "{volumes}");
+    assert_eq!(
+        c["image"],
+        "registry.example.com:5000/team/zombie-cleaner:1.2"
+    );
 
     // Plain deploy: the default kustomization, no component, kube-system.
     let (calls, docs) = make_kubernetes("deploy", &[]);
@@ -943,6 +948,7 @@ fn make_deploy_applies_deploy_dir_components_and_namespace() {
     let c = agent_container(daemonset(&docs));
     assert!(env_value(c, "DRY_RUN").is_none());
     assert_eq!(daemonset(&docs)["metadata"]["namespace"], "kube-system");
+    assert_eq!(c["image"], "zombie-cleaner:latest");
 }
 
 #[test]
