@@ -213,6 +213,15 @@ pub async fn clean(
                 report.runtime_timed_out |= timed_out;
                 step
             }
+            // A sandbox's init is the pod's pause: killing it takes the whole
+            // pod, which is kill-shim's blast radius, not kill-init's.
+            Strategy::KillInit if target.info.is_sandbox() => Step {
+                strategy,
+                result: StepResult::Skipped(
+                    "the target is a pod sandbox: its init is pause, whose death ends the whole pod; left to kill-shim".into(),
+                ),
+                pid: None,
+            },
             Strategy::KillInit | Strategy::KillShim => {
                 kill_step(strategy, target, proc_root, dry_run).await
             }

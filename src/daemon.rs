@@ -89,8 +89,11 @@ async fn run(cfg: Config, watch_file: Option<PathBuf>, reload: Reloader) -> Resu
 
     let node = node_name(&cfg);
     let metrics = Arc::new(Metrics::new(&node));
-    let margin = cfg.process_timeout.max(Duration::from_secs(30)) + MAX_FIRST_DELAY;
-    let health = Arc::new(HealthState::new(Instant::now(), cfg.check_interval, margin));
+    let health = Arc::new(HealthState::new(
+        Instant::now(),
+        cfg.check_interval,
+        health_margin(&cfg),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let mut server = None;
@@ -192,6 +195,12 @@ async fn run(cfg: Config, watch_file: Option<PathBuf>, reload: Reloader) -> Resu
     Ok(())
 }
 
+/// Slack on top of two intervals before /health fails: a slow scan and the
+/// first tick's random delay.
+fn health_margin(cfg: &Config) -> Duration {
+    cfg.process_timeout.max(Duration::from_secs(30)) + MAX_FIRST_DELAY
+}
+
 /// A random delay in `[0, max)`, from the standard library's per-process
 /// random hash keys (no extra crate for one number).
 fn jitter(max: Duration) -> Duration {
@@ -287,8 +296,10 @@ impl Daemon {
             .runtimes()
             .map(|r| format!("{} at {}", r.kind().as_str(), r.endpoint()))
             .collect();
-        if names.is_empty() && first {
-            tracing::warn!(component = "runtime", "no container runtime answered: zombies are reported, containers cannot be named or restarted");
+        if names.is_empty() {
+            if first {
+                tracing::warn!(component = "runtime", "no container runtime answered: zombies are reported, containers cannot be named or restarted");
+            }
         } else {
             tracing::info!(component = "runtime", runtimes = %names.join(", "), "connected to container runtimes");
             self.health.set_ready();
@@ -330,6 +341,8 @@ impl Daemon {
             logger: self.cfg.logger.clone(),
             ..new
         };
+        self.health
+            .set_check_interval(self.cfg.check_interval, health_margin(&self.cfg));
         if reconnect {
             self.runtimes = Arc::new(Runtimes::new(Vec::new(), Vec::new()));
         }
@@ -353,18 +366,6 @@ impl Daemon {
         };
         let scanned = tokio::task::spawn_blocking(move || scan::scan(&opts)).await;
         let snapshot = match scanned {
-            // A real proc tree always lists the agent itself: an empty one is
-            // a wrong PROC_ROOT or a missing mount, not a zombie-free node.
-            Ok(Ok(s)) if s.processes.is_empty() => {
-                tracing::error!(
-                    component = "scan",
-                    error = %format_args!("no process found under {}: not a proc filesystem", self.cfg.proc_root.display()),
-                    "scan failed; retrying next cycle"
-                );
-                self.metrics
-                    .record_scan_error(metrics::ScanErrorReason::ProcUnreadable);
-                return summary;
-            }
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::error!(component = "scan", error = %e, "scan failed; retrying next cycle");

@@ -92,6 +92,10 @@ pub enum ScanError {
     },
     #[error("scan worker for {path} ended without a result")]
     WorkerLost { path: PathBuf },
+    /// A proc tree lists at least the scanner itself; an empty one is a
+    /// wrong proc root or a missing mount.
+    #[error("no process found under {path}: not a proc filesystem")]
+    NoProcesses { path: PathBuf },
     /// Zombie ages need the boot-relative clock; without it a scan that
     /// found zombies cannot say how old they are.
     #[error("cannot read uptime {path}: {source}")]
@@ -112,6 +116,7 @@ impl ScanError {
             ScanError::Spawn { .. } => "spawn",
             ScanError::WorkerLost { .. } => "worker_lost",
             ScanError::Uptime { .. } => "uptime_unreadable",
+            ScanError::NoProcesses { .. } => "no_processes",
         }
     }
 }
@@ -224,6 +229,13 @@ pub fn scan_blocking(proc_root: &Path) -> Result<Snapshot, ScanError> {
         }
     }
 
+    // A real proc tree always lists the scanner itself: an empty one is a
+    // wrong proc root or a missing mount, not a node without zombies.
+    if processes.is_empty() {
+        return Err(ScanError::NoProcesses {
+            path: proc_root.to_path_buf(),
+        });
+    }
     let zombies = collect_zombies(dir.as_fd(), proc_root, &processes)?;
     Ok(Snapshot {
         processes,

@@ -702,3 +702,31 @@ async fn zombies_already_gone_means_nothing_is_done() {
     assert!(report.steps.is_empty());
     assert!(runtime.calls().is_empty());
 }
+
+#[tokio::test]
+async fn kill_init_never_kills_a_pod_sandbox() {
+    let pod = FakePod::start(&unique_id(), &unique_id());
+    let runtime = FakeRuntime::new(Mode::Fail);
+    // The zombies' cgroup named the sandbox itself (reparented to pause).
+    let sandbox = pod.container_id.clone();
+    let target = pod.target(ContainerInfo {
+        sandbox_id: Some(sandbox),
+        ..ContainerInfo::default()
+    });
+    let report = clean(
+        &target,
+        &[Strategy::KillInit],
+        Some(&runtime),
+        Path::new(PROC),
+        TIMEOUT,
+        false,
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    assert!(
+        matches!(&report.steps[0].result, StepResult::Skipped(why) if why.contains("sandbox")),
+        "{report:?}"
+    );
+    assert!(pod.init_alive(), "the sandbox's init was killed");
+    assert!(pod.zombies.iter().all(present));
+}

@@ -130,12 +130,18 @@ impl std::fmt::Display for Readiness {
     }
 }
 
+fn limit_nanos(check_interval: Duration, margin: Duration) -> u64 {
+    let limit = check_interval.saturating_mul(2).saturating_add(margin);
+    u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Liveness and readiness state, shared between the loop (writer) and the
 /// HTTP server (reader) without locks.
 #[derive(Debug)]
 pub struct HealthState {
     started: Instant,
-    limit: Duration,
+    /// The liveness limit in nanoseconds; a reload may change it.
+    limit_nanos: AtomicU64,
     /// Nanoseconds from `started` to the last completed cycle, plus one;
     /// 0 means no cycle yet.
     last_cycle: AtomicU64,
@@ -150,7 +156,7 @@ impl HealthState {
     pub fn new(started: Instant, check_interval: Duration, margin: Duration) -> Self {
         HealthState {
             started,
-            limit: check_interval.saturating_mul(2).saturating_add(margin),
+            limit_nanos: AtomicU64::new(limit_nanos(check_interval, margin)),
             last_cycle: AtomicU64::new(0),
             ready: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
@@ -159,11 +165,19 @@ impl HealthState {
 
     /// The liveness limit, `2 × check_interval + margin`.
     pub fn limit(&self) -> Duration {
-        self.limit
+        Duration::from_nanos(self.limit_nanos.load(Ordering::Relaxed))
     }
 
-    /// The loop completed a cycle at `now` (a cycle whose scan failed still
-    /// counts: the loop is alive). Also makes the agent ready.
+    /// A reloaded config changed `check_interval`: the limit follows, so a
+    /// longer interval does not make a healthy agent look dead.
+    pub fn set_check_interval(&self, check_interval: Duration, margin: Duration) {
+        self.limit_nanos
+            .store(limit_nanos(check_interval, margin), Ordering::Relaxed);
+    }
+
+    /// The loop completed a cycle at `now` (a cycle whose scan failed does
+    /// not count: a scan that keeps failing makes the agent unhealthy).
+    /// Also makes the agent ready.
     pub fn cycle_completed(&self, now: Instant) {
         let nanos = now.saturating_duration_since(self.started).as_nanos();
         let stamp = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
@@ -184,7 +198,7 @@ impl HealthState {
 
     /// The liveness verdict at `now`.
     pub fn health(&self, now: Instant) -> Health {
-        let limit = self.limit;
+        let limit = self.limit();
         match self.last_cycle.load(Ordering::Relaxed) {
             0 => {
                 let since_start = now.saturating_duration_since(self.started);
@@ -384,6 +398,17 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_longer_interval_after_reload_moves_the_limit() {
+        let t0 = Instant::now();
+        let h = HealthState::new(t0, S, S);
+        h.cycle_completed(t0);
+        assert!(!h.health(t0 + 10 * S).is_ok());
+        h.set_check_interval(300 * S, S);
+        assert_eq!(h.limit(), 601 * S);
+        assert!(h.health(t0 + 10 * S).is_ok());
+    }
 
     #[test]
     fn starting_then_never_completed() {

@@ -181,9 +181,9 @@ impl From<&crate::guard::SkipReason> for SkipReason {
 impl From<&ScanError> for ScanErrorReason {
     fn from(err: &ScanError) -> Self {
         match err {
-            ScanError::ProcRoot { .. } | ScanError::Uptime { .. } => {
-                ScanErrorReason::ProcUnreadable
-            }
+            ScanError::ProcRoot { .. }
+            | ScanError::Uptime { .. }
+            | ScanError::NoProcesses { .. } => ScanErrorReason::ProcUnreadable,
             ScanError::Timeout { .. } => ScanErrorReason::Timeout,
             ScanError::Busy { .. } => ScanErrorReason::Busy,
             ScanError::Spawn { .. } | ScanError::WorkerLost { .. } => ScanErrorReason::Other,
