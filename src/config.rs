@@ -313,6 +313,16 @@ impl Resolver<'_> {
         out
     }
 
+    /// An error about a list value, named by where the list came from.
+    fn list_err(&mut self, key: &str, var: &str, from_env: bool, msg: impl fmt::Display) {
+        if from_env {
+            self.errors
+                .push(format!("environment variable {var}: {msg}"));
+        } else {
+            self.key_err(key, msg);
+        }
+    }
+
     fn list(
         &mut self,
         var: &str,
@@ -417,12 +427,12 @@ fn resolve(raw: RawFile, env: &dyn Env, source: &str) -> Result<Config, ConfigEr
                 "invalid regular expression {p:?}: {}",
                 first_line(&e.to_string())
             );
-            if from_env {
-                r.errors
-                    .push(format!("environment variable WHITELIST_PATTERNS: {msg}"));
-            } else {
-                r.key_err("cleaner.whitelist_patterns", msg);
-            }
+            r.list_err(
+                "cleaner.whitelist_patterns",
+                "WHITELIST_PATTERNS",
+                from_env,
+                msg,
+            );
         }
     }
     let dry_run = r.boolean("DRY_RUN", c.dry_run, d.dry_run);
@@ -436,13 +446,12 @@ fn resolve(raw: RawFile, env: &dyn Env, source: &str) -> Result<Config, ConfigEr
             .strip_prefix("unix://")
             .is_some_and(|p| p.starts_with('/') && p.len() > 1);
         if !ok {
-            let msg = format!("{e:?} is not a unix:///absolute/path URL");
-            if from_env {
-                r.errors
-                    .push(format!("environment variable RUNTIME_ENDPOINTS: {msg}"));
-            } else {
-                r.key_err("cleaner.runtime_endpoints", msg);
-            }
+            r.list_err(
+                "cleaner.runtime_endpoints",
+                "RUNTIME_ENDPOINTS",
+                from_env,
+                format_args!("{e:?} is not a unix:///absolute/path URL"),
+            );
         }
     }
     let container_runtime = r.choice(
@@ -470,12 +479,7 @@ fn resolve(raw: RawFile, env: &dyn Env, source: &str) -> Result<Config, ConfigEr
         }
     }
     for e in strategy_errors {
-        if from_env {
-            r.errors
-                .push(format!("environment variable STRATEGIES: {e}"));
-        } else {
-            r.key_err("cleaner.strategies", e);
-        }
+        r.list_err("cleaner.strategies", "STRATEGIES", from_env, e);
     }
     let max_cleanups_per_hour = r.count(
         "cleaner.max_cleanups_per_hour",
