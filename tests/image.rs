@@ -53,6 +53,32 @@ fn ok(what: &str, out: Output) -> String {
 struct Dockerd {
     dir: tempfile::TempDir,
     child: Child,
+    /// cgroup `docker` parents this test's dockerd created (not the
+    /// machine's): removed, when empty, at teardown.
+    new_cgroup_parents: Vec<PathBuf>,
+}
+
+/// `<controller>/docker` directories under every mounted cgroup hierarchy.
+fn docker_cgroup_parents() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("docker")).collect();
+    out.push(PathBuf::from("/sys/fs/cgroup/docker"));
+    out
+}
+
+/// Mount points at or below `dir`, deepest first.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    out
 }
 
 impl Dockerd {
@@ -65,6 +91,10 @@ impl Dockerd {
             .tempdir_in("/tmp")
             .expect("tempdir");
         let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");
+        let new_cgroup_parents: Vec<PathBuf> = docker_cgroup_parents()
+            .into_iter()
+            .filter(|p| !p.exists())
+            .collect();
         let child = Command::new("dockerd")
             .arg("--data-root")
             .arg(dir.path().join("data"))
@@ -83,7 +113,11 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("spawn dockerd");
-        let d = Dockerd { dir, child };
+        let d = Dockerd {
+            dir,
+            child,
+            new_cgroup_parents,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let up = d
@@ -136,14 +170,25 @@ impl Drop for Dockerd {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut exited = false;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // dockerd leaves its netns (nsfs) mount under its exec root.
+        for m in mounts_under(self.dir.path()) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        for parent in &self.new_cgroup_parents {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
