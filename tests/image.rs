@@ -95,7 +95,16 @@ impl Dockerd {
             .into_iter()
             .filter(|p| !p.exists())
             .collect();
+        // Keep dockerd 20.10's identity key out of /etc/docker.
+        let daemon_json = dir.path().join("daemon.json");
+        std::fs::write(
+            &daemon_json,
+            serde_json::json!({"deprecated-key-path": dir.path().join("key.json")}).to_string(),
+        )
+        .expect("daemon.json");
         let child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(&daemon_json)
             .arg("--data-root")
             .arg(dir.path().join("data"))
             .arg("--exec-root")
