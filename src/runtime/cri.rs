@@ -51,6 +51,19 @@ pub fn socket_path(endpoint: &str) -> Result<PathBuf, RuntimeError> {
     }
 }
 
+/// The socket path of `endpoint`, which must exist: a missing socket is a
+/// connect error naming it.
+pub fn existing_socket(endpoint: &str) -> Result<PathBuf, RuntimeError> {
+    let path = socket_path(endpoint)?;
+    if !path.exists() {
+        return Err(RuntimeError::Connect {
+            endpoint: endpoint.to_owned(),
+            message: format!("socket {} does not exist", path.display()),
+        });
+    }
+    Ok(path)
+}
+
 /// Opens a gRPC channel to a Unix socket. The channel reconnects on its
 /// own after the runtime restarts, so it is made once per endpoint.
 pub async fn unix_channel(path: &Path, timeout: Duration) -> Result<Channel, RuntimeError> {
@@ -111,13 +124,7 @@ impl CriRuntime {
     /// asks Version() to learn which runtime answers. `timeout` bounds the
     /// connect and, later, every trait call.
     pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Self, RuntimeError> {
-        let path = socket_path(endpoint)?;
-        if !path.exists() {
-            return Err(RuntimeError::Connect {
-                endpoint: endpoint.to_owned(),
-                message: format!("socket {} does not exist", path.display()),
-            });
-        }
+        let path = existing_socket(endpoint)?;
         let channel = unix_channel(&path, timeout).await.map_err(|e| match e {
             RuntimeError::Connect { message, .. } => RuntimeError::Connect {
                 endpoint: endpoint.to_owned(),
@@ -201,6 +208,14 @@ impl CriRuntime {
         }
     }
 
+    /// A lookup that answered without the object.
+    fn missing(&self, id: &str) -> RuntimeError {
+        RuntimeError::NotFound {
+            endpoint: self.endpoint.clone(),
+            id: id.to_owned(),
+        }
+    }
+
     fn not_found(&self, id: &str, e: RuntimeError) -> RuntimeError {
         match e {
             RuntimeError::NotFound { endpoint, .. } => RuntimeError::NotFound {
@@ -232,10 +247,7 @@ impl CriRuntime {
             .map_err(|e| self.not_found(id, e))?
             .into_inner();
         let Some(status) = resp.status else {
-            return Err(RuntimeError::NotFound {
-                endpoint: self.endpoint.clone(),
-                id: id.to_owned(),
-            });
+            return Err(self.missing(id));
         };
         let verbose = VerboseInfo::parse(&resp.info);
         let labels = sorted(status.labels);
@@ -339,10 +351,7 @@ impl Runtime for CriRuntime {
             Err(e) => return Err(e),
         };
         let Some(status) = resp.status else {
-            return Err(RuntimeError::NotFound {
-                endpoint: self.endpoint.clone(),
-                id: id.to_owned(),
-            });
+            return Err(self.missing(id));
         };
         let verbose = VerboseInfo::parse(&resp.info);
         let labels = sorted(status.labels);

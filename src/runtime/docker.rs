@@ -18,7 +18,7 @@ use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use super::cri::{
-    socket_path, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
+    existing_socket, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID,
 };
 use super::{ContainerInfo, ContainerState, Runtime, RuntimeError};
 use crate::attribute::RuntimeKind;
@@ -180,13 +180,7 @@ impl DockerRuntime {
     /// that a Docker Engine answers `GET /_ping` within `timeout`, which
     /// also bounds every later call.
     pub async fn connect(endpoint: &str, timeout: Duration) -> Result<Self, RuntimeError> {
-        let path = socket_path(endpoint)?;
-        if !path.exists() {
-            return Err(RuntimeError::Connect {
-                endpoint: endpoint.to_owned(),
-                message: format!("socket {} does not exist", path.display()),
-            });
-        }
+        let path = existing_socket(endpoint)?;
         let rt = DockerRuntime {
             endpoint: endpoint.to_owned(),
             path,
